@@ -1,0 +1,403 @@
+//! [`Authenticator`]: from an `Authorization` header to verified [`TokenClaims`], and the
+//! per-request decision every adapter delegates to.
+
+use crate::algorithm::Algorithm;
+use crate::b64::decode_segment;
+use crate::claims::{numeric_date, TokenClaims};
+use crate::clock::{Clock, SystemClock};
+use crate::config::AuthConfig;
+use crate::error::{AuthError, Malformed};
+use crate::jws::{bearer_token, AuthorizationHeader, CompactJws};
+use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
+use crate::policy::Requirement;
+use crate::resolver::{ClaimPathResolver, RoleResolver};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// Verifies bearer tokens and applies [`Requirement`]s. Cheap to clone; share one per
+/// application.
+///
+/// ```
+/// use tollgate_core::testkit::{TestKey, TokenBuilder};
+/// use tollgate_core::{AuthConfig, Authenticator, StaticKeys};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A key the issuer publishes; here minted by the test kit.
+/// let key = TestKey::rsa("key-1");
+/// let jwks = TestKey::jwks(&[&key]);
+///
+/// let config = AuthConfig::builder()
+///     .issuer("https://auth.example.com")
+///     .audience("my-api")
+///     .build()
+///     .unwrap();
+/// let auth = Authenticator::builder(config)
+///     .key_source(StaticKeys::from_jwks(&jwks).unwrap())
+///     .build()
+///     .unwrap();
+///
+/// // Plain non-HTTP code: a token from a message, a job, a CLI argument...
+/// let token = TokenBuilder::new(&key)
+///     .issuer("https://auth.example.com")
+///     .audience("my-api")
+///     .subject("user-123")
+///     .claim("roles", serde_json::json!(["admin"]))
+///     .sign();
+/// let claims = auth.verify_token(&token).await.unwrap();
+/// assert_eq!(claims.sub(), Some("user-123"));
+/// assert!(claims.has_role("admin"));
+///
+/// let err = auth.verify_token("not.a.token").await.unwrap_err();
+/// assert_eq!(err.status(), 401);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: AuthConfig,
+    keys: Arc<dyn KeySource>,
+    resolver: Arc<dyn RoleResolver>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Assembles an [`Authenticator`]; every part but the configuration has a default.
+pub struct AuthenticatorBuilder {
+    config: AuthConfig,
+    keys: Option<Arc<dyn KeySource>>,
+    resolver: Option<Arc<dyn RoleResolver>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+/// The authenticator cannot be assembled from this configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The configured key file or secret cannot be used.
+    #[error("auth_client key material is unusable: {0}")]
+    Keys(String),
+    /// The configuration asks for keys from the network, but no source was given.
+    #[error(
+        "auth_client needs a key source: remote key sets (jwks_endpoint / OIDC discovery) need a remote KeySource; set jwks_file or shared_secret for static keys"
+    )]
+    NoKeySource,
+}
+
+impl AuthenticatorBuilder {
+    /// Where keys come from. Without it: `shared_secret` or `jwks_file` of the configuration.
+    pub fn key_source(mut self, source: impl KeySource) -> Self {
+        self.keys = Some(Arc::new(source));
+        self
+    }
+
+    /// Same as [`key_source`](Self::key_source), for an already shared source.
+    pub fn shared_key_source(mut self, source: Arc<dyn KeySource>) -> Self {
+        self.keys = Some(source);
+        self
+    }
+
+    /// How roles, groups and scopes are read. Default: [`ClaimPathResolver`] from the
+    /// configuration's claim paths.
+    pub fn role_resolver(mut self, resolver: impl RoleResolver) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// The clock (tests inject a manual one). Default: the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Assembles the authenticator. Logs a warning when authentication is disabled.
+    pub fn build(self) -> Result<Authenticator, SetupError> {
+        let config = self.config;
+        let keys: Arc<dyn KeySource> = match self.keys {
+            Some(keys) => keys,
+            None if !config.enabled() => Arc::new(StaticKeys::new(KeySet::new())),
+            None => {
+                if let Some(secret) = config.shared_secret() {
+                    let key = VerifyingKey::shared_secret(None, secret.expose().as_bytes())
+                        .map_err(|e| SetupError::Keys(e.to_string()))?;
+                    Arc::new(StaticKeys::new(KeySet::new().with(key)))
+                } else if let Some(path) = config.jwks_file() {
+                    Arc::new(
+                        StaticKeys::from_jwks_file(path)
+                            .map_err(|e| SetupError::Keys(e.to_string()))?,
+                    )
+                } else {
+                    return Err(SetupError::NoKeySource);
+                }
+            }
+        };
+        let resolver = self
+            .resolver
+            .unwrap_or_else(|| Arc::new(ClaimPathResolver::from_config(&config)));
+        if config.enabled() {
+            tracing::info!(issuer = config.issuer(), audiences = ?config.audiences(), algorithms = ?config.algorithms(), "tollgate authentication enabled");
+        } else {
+            tracing::warn!("AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
+        }
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                config,
+                keys,
+                resolver,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            }),
+        })
+    }
+}
+
+impl Authenticator {
+    /// Starts assembling an authenticator for `config`.
+    pub fn builder(config: AuthConfig) -> AuthenticatorBuilder {
+        AuthenticatorBuilder {
+            config,
+            keys: None,
+            resolver: None,
+            clock: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The decision for one request: the caller to install in the
+    /// [`SecurityContext`](crate::SecurityContext) (`None`: anonymous), or the error to
+    /// answer with.
+    ///
+    /// - Auth disabled: always `Ok(None)`.
+    /// - [`Requirement::Anonymous`]: a valid token gives its caller; a missing or invalid one
+    ///   gives `Ok(None)` (optional authentication never rejects).
+    /// - Anything else: the token must verify and the requirement must hold.
+    pub async fn authorize<'h>(
+        &self,
+        authorization: impl Into<AuthorizationHeader<'h>>,
+        requirement: &Requirement,
+    ) -> Result<Option<TokenClaims>, AuthError> {
+        if !self.inner.config.enabled() {
+            return Ok(None);
+        }
+        let authorization = authorization.into();
+        if requirement.allows_anonymous() {
+            if authorization == AuthorizationHeader::Absent {
+                return Ok(None);
+            }
+            return Ok(self.authenticate(authorization).await.ok());
+        }
+        let claims = self.authenticate(authorization).await?;
+        if let Err(e) = requirement.check(Some(&claims)) {
+            tracing::info!(
+                outcome = "denied",
+                reason = e.reason(),
+                sub = claims.sub(),
+                kid = claims.key_id(),
+                "request denied"
+            );
+            return Err(e);
+        }
+        Ok(Some(claims))
+    }
+
+    /// Verifies the bearer token of an `Authorization` header (`None`: no header).
+    pub async fn authenticate<'h>(
+        &self,
+        authorization: impl Into<AuthorizationHeader<'h>>,
+    ) -> Result<TokenClaims, AuthError> {
+        let token = bearer_token(authorization.into(), self.inner.config.max_token_bytes())
+            .inspect_err(|e| log_rejection(e, None))?;
+        self.verify_token(token).await
+    }
+
+    /// Verifies a bare token (no `Bearer ` prefix), e.g. one carried in a queue message.
+    pub async fn verify_token(&self, token: &str) -> Result<TokenClaims, AuthError> {
+        if token.len() > self.inner.config.max_token_bytes() {
+            log_rejection(&AuthError::TokenTooLarge, None);
+            return Err(AuthError::TokenTooLarge);
+        }
+        let jws = CompactJws::parse(token).inspect_err(|e| log_rejection(e, None))?;
+        match self.verify_jws(&jws).await {
+            Ok(claims) => {
+                tracing::debug!(
+                    outcome = "accepted",
+                    sub = claims.sub(),
+                    kid = claims.key_id(),
+                    "token verified"
+                );
+                Ok(claims)
+            }
+            Err(e) => {
+                log_rejection(&e, jws.kid.as_deref());
+                Err(e)
+            }
+        }
+    }
+
+    async fn verify_jws(&self, jws: &CompactJws<'_>) -> Result<TokenClaims, AuthError> {
+        let config = &self.inner.config;
+        // Algorithm allowlist before any key lookup: `none`, unknown names and anything not
+        // configured stop here.
+        let alg = jws
+            .algorithm()
+            .filter(|a| config.algorithms().contains(*a))
+            .ok_or(AuthError::DisallowedAlgorithm)?;
+        // RFC 7515 §4.1.11: tollgate understands no extension, so any `crit` is fatal.
+        if jws.has_crit {
+            return Err(AuthError::UnsupportedCritical);
+        }
+        let key = self.find_key(jws.kid.as_deref(), alg).await?;
+        let signature =
+            decode_segment(jws.signature_b64).ok_or(AuthError::Malformed(Malformed::Base64))?;
+        if !key.verify(alg, jws.signing_input.as_bytes(), &signature) {
+            return Err(AuthError::BadSignature);
+        }
+        let payload =
+            decode_segment(jws.payload_b64).ok_or(AuthError::Malformed(Malformed::Base64))?;
+        let claims: Map<String, Value> = serde_json::from_slice(&payload)
+            .map_err(|_| AuthError::Malformed(Malformed::Payload))?;
+        self.check_claims(&claims, jws.typ.as_deref())?;
+        let authorities = self.inner.resolver.resolve(&claims);
+        Ok(TokenClaims::build(
+            claims,
+            authorities,
+            jws.kid.clone(),
+            Some(alg),
+        ))
+    }
+
+    async fn find_key(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<VerifyingKey>, AuthError> {
+        let source = &self.inner.keys;
+        let keys = source.current().map_err(|e| AuthError::KeysUnavailable {
+            retry_after: e.retry_after,
+        })?;
+        match keys.find(kid, alg) {
+            KeyLookup::Found(key) => return Ok(Arc::clone(key)),
+            KeyLookup::Mismatch => return Err(AuthError::KeyMismatch),
+            KeyLookup::Unknown => {}
+        }
+        // Unknown kid: the source may refresh (rate-limited on its side) and try once more.
+        let Some(fresh) = source.refresh_for_unknown_kid(kid).await else {
+            return Err(AuthError::UnknownKey);
+        };
+        match fresh.find(kid, alg) {
+            KeyLookup::Found(key) => Ok(Arc::clone(key)),
+            KeyLookup::Mismatch => Err(AuthError::KeyMismatch),
+            KeyLookup::Unknown => Err(AuthError::UnknownKey),
+        }
+    }
+
+    fn check_claims(
+        &self,
+        claims: &Map<String, Value>,
+        typ: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let config = &self.inner.config;
+        for name in config.required_claims() {
+            if claims.get(name).is_none_or(Value::is_null) {
+                return Err(AuthError::MissingClaim(Cow::Owned(name.clone())));
+            }
+        }
+        let now = self.inner.clock.now_unix();
+        let leeway = i64::try_from(config.leeway_seconds()).unwrap_or(i64::MAX);
+        let time = |name: &str| -> Result<Option<i64>, AuthError> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => numeric_date(v)
+                    .map(Some)
+                    .ok_or(AuthError::Malformed(Malformed::ClaimType)),
+            }
+        };
+        let exp = time("exp")?.ok_or(AuthError::MissingClaim(Cow::Borrowed("exp")))?;
+        // Saturating: a huge `exp` or `leeway` must not wrap around (jsonwebtoken regression).
+        if now >= exp.saturating_add(leeway) {
+            return Err(AuthError::Expired);
+        }
+        if let Some(nbf) = time("nbf")? {
+            if nbf > now.saturating_add(leeway) {
+                return Err(AuthError::NotYetValid);
+            }
+        }
+        if let Some(iat) = time("iat")? {
+            if iat > now.saturating_add(leeway) {
+                return Err(AuthError::IssuedInFuture);
+            }
+        }
+        match claims.get("iss") {
+            None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("iss"))),
+            Some(Value::String(iss)) if iss == config.issuer() => {}
+            Some(_) => return Err(AuthError::WrongIssuer),
+        }
+        let audience_ok = match claims.get("aud") {
+            None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("aud"))),
+            Some(Value::String(aud)) => config.audiences().iter().any(|a| a == aud),
+            Some(Value::Array(auds)) => auds
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|aud| config.audiences().iter().any(|a| a == aud)),
+            Some(_) => false,
+        };
+        if !audience_ok {
+            return Err(AuthError::WrongAudience);
+        }
+        if let Some(required) = config.require_typ() {
+            if !typ.is_some_and(|t| typ_matches(t, required)) {
+                return Err(AuthError::WrongType);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be omitted.
+fn typ_matches(got: &str, want: &str) -> bool {
+    let strip = |s: &str| -> String {
+        let lower = s.to_ascii_lowercase();
+        lower
+            .strip_prefix("application/")
+            .map(str::to_owned)
+            .unwrap_or(lower)
+    };
+    strip(got) == strip(want)
+}
+
+fn log_rejection(e: &AuthError, kid: Option<&str>) {
+    match e {
+        AuthError::KeysUnavailable { .. } => {
+            tracing::warn!(
+                outcome = "unavailable",
+                reason = e.reason(),
+                kid,
+                "no verification keys"
+            )
+        }
+        AuthError::MissingToken => {
+            tracing::debug!(outcome = "rejected", reason = e.reason(), "no bearer token")
+        }
+        _ => tracing::info!(
+            outcome = "rejected",
+            reason = e.reason(),
+            kid,
+            "token rejected"
+        ),
+    }
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}

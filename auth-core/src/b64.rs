@@ -1,0 +1,29 @@
+//! base64url helpers: strict for token segments, lenient about padding for key material.
+
+use base64::alphabet::URL_SAFE;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+
+/// Keys published by issuers sometimes carry `=` padding; accept both forms there.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A JWS segment: unpadded, canonical base64url (RFC 7515 §2), nothing else.
+pub(crate) fn decode_segment(segment: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(segment).ok()
+}
+
+/// A JWK member (`n`, `e`, `x`, `y`, `pub`).
+pub(crate) fn decode_member(member: &str) -> Option<Vec<u8>> {
+    LENIENT.decode(member).ok()
+}
+
+/// Unpadded base64url.
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}

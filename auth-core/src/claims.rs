@@ -1,0 +1,196 @@
+//! The verified claims of a caller.
+
+use crate::algorithm::Algorithm;
+use crate::resolver::{Authorities, ClaimPathResolver, RoleResolver};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::Arc;
+
+/// A verified token's claims: the well-known ones typed, every raw claim reachable, and the
+/// roles, groups and scopes resolved once. Cloning is cheap (one reference count).
+#[derive(Clone)]
+pub struct TokenClaims(Arc<Inner>);
+
+struct Inner {
+    raw: Map<String, Value>,
+    authorities: Authorities,
+    audiences: Vec<String>,
+    key_id: Option<String>,
+    algorithm: Option<Algorithm>,
+}
+
+impl TokenClaims {
+    /// Claims from a JSON object and already-resolved authorities.
+    ///
+    /// Useful in tests of code that reads the [`SecurityContext`](crate::SecurityContext);
+    /// verified claims come from [`Authenticator`](crate::Authenticator).
+    pub fn new(raw: Map<String, Value>, authorities: Authorities) -> Self {
+        Self::build(raw, authorities, None, None)
+    }
+
+    /// Claims from a JSON value, with roles, groups and scopes read by the default claim
+    /// paths (a non-object value gives empty claims).
+    pub fn from_json(value: Value) -> Self {
+        let raw = match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let authorities = ClaimPathResolver::default().resolve(&raw);
+        Self::new(raw, authorities)
+    }
+
+    pub(crate) fn build(
+        raw: Map<String, Value>,
+        authorities: Authorities,
+        key_id: Option<String>,
+        algorithm: Option<Algorithm>,
+    ) -> Self {
+        let audiences = match raw.get("aud") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self(Arc::new(Inner {
+            raw,
+            authorities,
+            audiences,
+            key_id,
+            algorithm,
+        }))
+    }
+
+    fn str_claim(&self, name: &str) -> Option<&str> {
+        self.0.raw.get(name).and_then(Value::as_str)
+    }
+
+    fn time_claim(&self, name: &str) -> Option<i64> {
+        numeric_date(self.0.raw.get(name)?)
+    }
+
+    /// `sub`: the subject (user or client id).
+    pub fn sub(&self) -> Option<&str> {
+        self.str_claim("sub")
+    }
+    /// `email`.
+    pub fn email(&self) -> Option<&str> {
+        self.str_claim("email")
+    }
+    /// `org_id`: the caller's organisation.
+    pub fn org_id(&self) -> Option<&str> {
+        self.str_claim("org_id")
+    }
+    /// `jti`: the token id.
+    pub fn jti(&self) -> Option<&str> {
+        self.str_claim("jti")
+    }
+    /// `client_id` (RFC 9068), falling back to `azp`.
+    pub fn client_id(&self) -> Option<&str> {
+        self.str_claim("client_id")
+            .or_else(|| self.str_claim("azp"))
+    }
+    /// `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.str_claim("iss")
+    }
+    /// `aud`, as a list.
+    pub fn audiences(&self) -> &[String] {
+        &self.0.audiences
+    }
+    /// `iat`, seconds since the epoch.
+    pub fn issued_at(&self) -> Option<i64> {
+        self.time_claim("iat")
+    }
+    /// `exp`, seconds since the epoch.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.time_claim("exp")
+    }
+    /// `nbf`, seconds since the epoch.
+    pub fn not_before(&self) -> Option<i64> {
+        self.time_claim("nbf")
+    }
+    /// Resolved roles.
+    pub fn roles(&self) -> &[String] {
+        &self.0.authorities.roles
+    }
+    /// Resolved groups.
+    pub fn groups(&self) -> &[String] {
+        &self.0.authorities.groups
+    }
+    /// Resolved scopes.
+    pub fn scopes(&self) -> &[String] {
+        &self.0.authorities.scopes
+    }
+    /// Whether the caller has `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().iter().any(|r| r == role)
+    }
+    /// Whether the caller is in `group`.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups().iter().any(|g| g == group)
+    }
+    /// Whether a granted scope satisfies `scope` (wildcard rule of
+    /// [`scope_matches`](crate::scope_matches)).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes()
+            .iter()
+            .any(|g| crate::policy::scope_matches(g, scope))
+    }
+    /// The `kid` of the key that verified the token.
+    pub fn key_id(&self) -> Option<&str> {
+        self.0.key_id.as_deref()
+    }
+    /// The algorithm the token was verified with.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.0.algorithm
+    }
+    /// Any claim, converted to `T`; `None` when absent or of another type.
+    ///
+    /// ```
+    /// # use tollgate_core::TokenClaims;
+    /// let claims = TokenClaims::from_json(serde_json::json!({"tenant": {"id": 7}, "beta": true}));
+    /// assert_eq!(claims.claim::<bool>("beta"), Some(true));
+    /// assert_eq!(claims.claim::<u32>("beta"), None);
+    /// ```
+    pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        T::deserialize(self.0.raw.get(name)?).ok()
+    }
+    /// Every claim, as sent.
+    pub fn raw(&self) -> &Map<String, Value> {
+        &self.0.raw
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): integer or fractional seconds, truncated.
+pub(crate) fn numeric_date(v: &Value) -> Option<i64> {
+    if let Some(i) = v.as_i64() {
+        return Some(i);
+    }
+    if v.as_u64().is_some() {
+        return Some(i64::MAX);
+    }
+    let f = v.as_f64()?;
+    if !f.is_finite() {
+        return None;
+    }
+    // `as` saturates for out-of-range floats, which is what a far-future date should do.
+    #[allow(clippy::cast_possible_truncation)]
+    Some(f.floor() as i64)
+}
+
+impl fmt::Debug for TokenClaims {
+    /// Shows who the caller is, not the whole token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenClaims")
+            .field("sub", &self.sub())
+            .field("iss", &self.issuer())
+            .field("roles", &self.roles())
+            .field("groups", &self.groups())
+            .field("scopes", &self.scopes())
+            .finish_non_exhaustive()
+    }
+}

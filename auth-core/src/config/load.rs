@@ -1,0 +1,310 @@
+//! Reading the `auth_client` section from YAML and `AUTH_CLIENT__*` variables from the
+//! environment into an [`AuthConfigBuilder`]. Type errors and unknown keys become problems
+//! reported by `build()`, never panics or silent drops.
+//!
+//! YAML is parsed with `serde-saphyr`: maintained, built on the pure-Rust `saphyr` parser,
+//! panic-free on hostile input and with limits against alias ("billion laughs") expansion;
+//! `serde_yaml` is deprecated and unmaintained.
+
+use super::{AuthConfigBuilder, ConfigProblem, Secret};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Prefix of environment overrides: `AUTH_CLIENT__ISSUER`, `AUTH_CLIENT__AUDIENCE`, ...
+pub const ENV_PREFIX: &str = "AUTH_CLIENT__";
+
+const SECTION: &str = "auth_client";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Seconds,
+    Str,
+    List,
+}
+
+/// Every key of the `auth_client` section and its type.
+const KEYS: &[(&str, Kind)] = &[
+    ("enabled", Kind::Bool),
+    ("issuer", Kind::Str),
+    ("audience", Kind::List),
+    ("jwks_endpoint", Kind::Str),
+    ("jwks_file", Kind::Str),
+    ("jwks_ttl_seconds", Kind::Seconds),
+    ("jwks_refresh_cooldown_seconds", Kind::Seconds),
+    ("jwks_max_stale_seconds", Kind::Seconds),
+    ("http_timeout_seconds", Kind::Seconds),
+    ("accepted_algorithms", Kind::List),
+    ("leeway_seconds", Kind::Seconds),
+    ("role_claims", Kind::List),
+    ("group_claims", Kind::List),
+    ("scope_claims", Kind::List),
+    ("required_claims", Kind::List),
+    ("require_typ", Kind::Str),
+    ("max_token_bytes", Kind::Seconds),
+    ("shared_secret", Kind::Str),
+    ("revocation_endpoint", Kind::Str),
+    ("revocation_ttl_seconds", Kind::Seconds),
+    ("revocation_fail_open", Kind::Bool),
+    ("revocation_bearer", Kind::Str),
+];
+
+/// Keys whose values must never appear in a message.
+const SECRET_KEYS: &[&str] = &["shared_secret", "revocation_bearer"];
+
+impl AuthConfigBuilder {
+    /// Reads the `auth_client` section of a YAML document; other sections are ignored.
+    pub fn yaml_str(mut self, yaml: &str) -> Self {
+        match serde_saphyr::from_str::<Value>(yaml) {
+            Ok(Value::Null) => {}
+            Ok(Value::Object(mut root)) => match root.remove(SECTION) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(section)) => {
+                    for (key, value) in section {
+                        self.apply(&key, value);
+                    }
+                }
+                Some(_) => self.problems.push(ConfigProblem::new(
+                    SECTION,
+                    "must be a mapping of keys (issuer, audience, ...)",
+                )),
+            },
+            Ok(_) => self.problems.push(ConfigProblem::new(
+                "(document)",
+                "must be a YAML mapping with an `auth_client` section",
+            )),
+            Err(e) => self.problems.push(ConfigProblem::new(
+                "(document)",
+                format!("is not valid YAML: {}", first_line(&e.to_string())),
+            )),
+        }
+        self
+    }
+
+    /// Reads the `auth_client` section of a YAML file (see [`yaml_str`](Self::yaml_str)).
+    pub fn yaml_file(self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => self.yaml_str(&text),
+            Err(e) => {
+                let mut me = self;
+                me.problems.push(ConfigProblem::new(
+                    path.display().to_string(),
+                    format!("cannot be read: {e}"),
+                ));
+                me
+            }
+        }
+    }
+
+    /// Reads `AUTH_CLIENT__*` variables from the process environment (they win over
+    /// anything set before). Lists are comma-separated (`RS256,ES256`) or a YAML flow list.
+    pub fn env(self) -> Self {
+        self.env_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Same as [`env`](Self::env), from the given pairs (for tests and custom sources).
+    pub fn env_vars<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        for (name, value) in vars {
+            let Some(key) = name.as_ref().strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            let value = value.as_ref();
+            let parsed = match kind_of(&key) {
+                Some(Kind::Bool) => match value.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Value::Bool(true),
+                    "false" | "0" | "no" | "off" => Value::Bool(false),
+                    _ => Value::String(value.to_owned()),
+                },
+                Some(Kind::Seconds) => value
+                    .trim()
+                    .parse::<u64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(value.to_owned())),
+                Some(Kind::List) => env_list(value),
+                Some(Kind::Str) | None => Value::String(value.to_owned()),
+            };
+            self.apply_from(
+                &key,
+                parsed,
+                &format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()),
+            );
+        }
+        self
+    }
+
+    fn apply(&mut self, key: &str, value: Value) {
+        self.apply_from(key, value, &format!("{SECTION}.{key}"));
+    }
+
+    /// Sets one key; `label` is how the key is named in a problem.
+    fn apply_from(&mut self, key: &str, value: Value, label: &str) {
+        let Some(kind) = kind_of(key) else {
+            let hint = suggestion(key)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("; known keys: {}", known_keys()));
+            self.problems.push(ConfigProblem::new(
+                label,
+                format!("is not a known key{hint}"),
+            ));
+            return;
+        };
+        let shown = if SECRET_KEYS.contains(&key) {
+            "<redacted>".to_owned()
+        } else {
+            truncate(&value.to_string())
+        };
+        let bad =
+            |expected: &str| ConfigProblem::new(label, format!("must be {expected}, got {shown}"));
+        match kind {
+            Kind::Bool => match value {
+                Value::Bool(b) => match key {
+                    "enabled" => self.enabled = Some(b),
+                    _ => self.revocation_fail_open = Some(b),
+                },
+                _ => {
+                    let p = bad("true or false");
+                    self.problems.push(p);
+                }
+            },
+            Kind::Seconds => match value.as_u64() {
+                Some(n) => {
+                    let slot = match key {
+                        "jwks_ttl_seconds" => &mut self.jwks_ttl_seconds,
+                        "jwks_refresh_cooldown_seconds" => &mut self.jwks_refresh_cooldown_seconds,
+                        "jwks_max_stale_seconds" => &mut self.jwks_max_stale_seconds,
+                        "http_timeout_seconds" => &mut self.http_timeout_seconds,
+                        "leeway_seconds" => &mut self.leeway_seconds,
+                        "max_token_bytes" => &mut self.max_token_bytes,
+                        _ => &mut self.revocation_ttl_seconds,
+                    };
+                    *slot = Some(n);
+                }
+                None => {
+                    let p = bad("a non-negative whole number");
+                    self.problems.push(p);
+                }
+            },
+            Kind::Str => match scalar_string(value) {
+                // An empty string means "not set", as in pico-client-auth.
+                Some(s) if s.is_empty() => {}
+                Some(s) => match key {
+                    "issuer" => self.issuer = Some(s),
+                    "jwks_endpoint" => self.jwks_endpoint = Some(s),
+                    "jwks_file" => self.jwks_file = Some(s),
+                    "require_typ" => self.require_typ = Some(s),
+                    "shared_secret" => self.shared_secret = Some(Secret::new(s)),
+                    "revocation_endpoint" => self.revocation_endpoint = Some(s),
+                    _ => self.revocation_bearer = Some(Secret::new(s)),
+                },
+                None => {
+                    let p = bad("a string");
+                    self.problems.push(p);
+                }
+            },
+            Kind::List => {
+                let list = match value {
+                    Value::Array(items) => items.into_iter().map(scalar_string).collect(),
+                    other => scalar_string(other).map(|s| vec![s]),
+                };
+                match list {
+                    Some(list) => {
+                        let slot = match key {
+                            "audience" => &mut self.audiences,
+                            "accepted_algorithms" => &mut self.accepted_algorithms,
+                            "role_claims" => &mut self.role_claims,
+                            "group_claims" => &mut self.group_claims,
+                            "scope_claims" => &mut self.scope_claims,
+                            _ => &mut self.required_claims,
+                        };
+                        *slot = Some(list);
+                    }
+                    None => {
+                        let p = bad("a string or a list of strings");
+                        self.problems.push(p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kind_of(key: &str) -> Option<Kind> {
+    KEYS.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind)
+}
+
+fn known_keys() -> String {
+    KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+}
+
+/// Strings, numbers and booleans as text (YAML `audience: 12345` is a number).
+fn scalar_string(value: Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn env_list(value: &str) -> Value {
+    let trimmed = value.trim();
+    if trimmed.starts_with('[') {
+        if let Ok(v @ Value::Array(_)) = serde_saphyr::from_str::<Value>(trimmed) {
+            return v;
+        }
+    }
+    Value::Array(
+        trimmed
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Value::String(s.to_owned()))
+            .collect(),
+    )
+}
+
+/// The closest known key, if it is a plausible typo (edit distance at most 2).
+fn suggestion(key: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|(k, _)| (*k, edit_distance(key, k)))
+        .filter(|(_, d)| *d <= 2)
+        .min_by_key(|(_, d)| *d)
+        .map(|(k, _)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn first_line(s: &str) -> String {
+    truncate(s.lines().next().unwrap_or(""))
+}
+
+fn truncate(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
+}

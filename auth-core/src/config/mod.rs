@@ -1,0 +1,437 @@
+//! Configuration: the `auth_client` section of `application.yaml`, the environment, or code.
+//!
+//! Every source feeds one [`AuthConfigBuilder`]; [`AuthConfigBuilder::build`] checks
+//! everything at once and returns every problem with its key path and a fix, so a typo such
+//! as `audiance` stops the application at start instead of silently dropping a check.
+//!
+//! ```
+//! use tollgate_core::AuthConfig;
+//!
+//! let config = AuthConfig::builder()
+//!     .issuer("https://auth.example.com")
+//!     .audience("my-api")
+//!     .build()
+//!     .expect("valid configuration");
+//! assert_eq!(config.leeway_seconds(), 30);
+//!
+//! let err = AuthConfig::builder().issuer("https://auth.example.com").build().unwrap_err();
+//! assert_eq!(
+//!     err.problems()[0].to_string(),
+//!     "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`)"
+//! );
+//! ```
+
+mod load;
+mod validate;
+
+use crate::algorithm::{Algorithm, AlgorithmSet};
+use crate::claim_path::ClaimPath;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use load::ENV_PREFIX;
+
+/// A secret string (shared HMAC secret, revocation bearer): never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Validated configuration of tollgate. Build it with [`AuthConfig::builder`] or
+/// [`AuthConfig::load`]; it cannot be changed afterwards.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    pub(crate) enabled: bool,
+    pub(crate) issuer: String,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) jwks_endpoint: Option<String>,
+    pub(crate) jwks_file: Option<PathBuf>,
+    pub(crate) jwks_ttl: Duration,
+    pub(crate) jwks_refresh_cooldown: Duration,
+    pub(crate) jwks_max_stale: Duration,
+    pub(crate) http_timeout: Duration,
+    pub(crate) algorithms: AlgorithmSet,
+    pub(crate) leeway_seconds: u64,
+    pub(crate) role_claims: Vec<ClaimPath>,
+    pub(crate) group_claims: Vec<ClaimPath>,
+    pub(crate) scope_claims: Vec<ClaimPath>,
+    pub(crate) required_claims: Vec<String>,
+    pub(crate) require_typ: Option<String>,
+    pub(crate) max_token_bytes: usize,
+    pub(crate) shared_secret: Option<Secret>,
+    pub(crate) revocation_endpoint: Option<String>,
+    pub(crate) revocation_ttl: Duration,
+    pub(crate) revocation_fail_open: bool,
+    pub(crate) revocation_bearer: Option<Secret>,
+}
+
+impl AuthConfig {
+    /// An empty builder (every key at its default).
+    pub fn builder() -> AuthConfigBuilder {
+        AuthConfigBuilder::default()
+    }
+
+    /// Loads the `auth_client` section of a YAML file, then the `AUTH_CLIENT__*` environment
+    /// (which wins), and validates the result.
+    pub fn load(path: impl Into<PathBuf>) -> Result<Self, ConfigError> {
+        Self::builder().yaml_file(path).env().build()
+    }
+
+    /// Whether authentication is on. `false` means every request passes anonymously.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+    /// The exact issuer every token's `iss` must equal.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    /// The accepted audiences; a token's `aud` must contain at least one.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+    /// The configured key-set URL; `None` means OIDC discovery from the issuer.
+    pub fn jwks_endpoint(&self) -> Option<&str> {
+        self.jwks_endpoint.as_deref()
+    }
+    /// A local JWKS file to verify with, instead of fetching keys.
+    pub fn jwks_file(&self) -> Option<&std::path::Path> {
+        self.jwks_file.as_deref()
+    }
+    /// How long fetched keys are cached.
+    pub fn jwks_ttl(&self) -> Duration {
+        self.jwks_ttl
+    }
+    /// Minimum time between two refreshes triggered by unknown `kid`s.
+    pub fn jwks_refresh_cooldown(&self) -> Duration {
+        self.jwks_refresh_cooldown
+    }
+    /// How long the last good keys stay usable while the issuer cannot be reached.
+    pub fn jwks_max_stale(&self) -> Duration {
+        self.jwks_max_stale
+    }
+    /// Connect and total timeout of every HTTP request tollgate makes.
+    pub fn http_timeout(&self) -> Duration {
+        self.http_timeout
+    }
+    /// The algorithm allowlist.
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.algorithms
+    }
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub fn leeway_seconds(&self) -> u64 {
+        self.leeway_seconds
+    }
+    /// Where roles are read from, in order.
+    pub fn role_claims(&self) -> &[ClaimPath] {
+        &self.role_claims
+    }
+    /// Where groups are read from, in order.
+    pub fn group_claims(&self) -> &[ClaimPath] {
+        &self.group_claims
+    }
+    /// Where scopes are read from, in order.
+    pub fn scope_claims(&self) -> &[ClaimPath] {
+        &self.scope_claims
+    }
+    /// Claims every token must carry (`exp` is always among them).
+    pub fn required_claims(&self) -> &[String] {
+        &self.required_claims
+    }
+    /// The header `typ` every token must carry, if any (e.g. `at+jwt`).
+    pub fn require_typ(&self) -> Option<&str> {
+        self.require_typ.as_deref()
+    }
+    /// Tokens longer than this are rejected before any decoding.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+    /// The shared secret for `HS*` algorithms, if configured.
+    pub fn shared_secret(&self) -> Option<&Secret> {
+        self.shared_secret.as_ref()
+    }
+    /// The revocation denylist URL, if revocation is on.
+    pub fn revocation_endpoint(&self) -> Option<&str> {
+        self.revocation_endpoint.as_deref()
+    }
+    /// Poll interval of the revocation list.
+    pub fn revocation_ttl(&self) -> Duration {
+        self.revocation_ttl
+    }
+    /// Whether tokens pass while the revocation list cannot be fetched.
+    pub fn revocation_fail_open(&self) -> bool {
+        self.revocation_fail_open
+    }
+    /// Bearer token sent with the revocation poll, if any.
+    pub fn revocation_bearer(&self) -> Option<&Secret> {
+        self.revocation_bearer.as_ref()
+    }
+}
+
+/// Collects configuration from any mix of sources; later sources win. Nothing is checked
+/// until [`build`](Self::build), which reports every problem at once.
+#[derive(Debug, Default, Clone)]
+pub struct AuthConfigBuilder {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audiences: Option<Vec<String>>,
+    pub(crate) jwks_endpoint: Option<String>,
+    pub(crate) jwks_file: Option<String>,
+    pub(crate) jwks_ttl_seconds: Option<u64>,
+    pub(crate) jwks_refresh_cooldown_seconds: Option<u64>,
+    pub(crate) jwks_max_stale_seconds: Option<u64>,
+    pub(crate) http_timeout_seconds: Option<u64>,
+    pub(crate) accepted_algorithms: Option<Vec<String>>,
+    pub(crate) leeway_seconds: Option<u64>,
+    pub(crate) role_claims: Option<Vec<String>>,
+    pub(crate) group_claims: Option<Vec<String>>,
+    pub(crate) scope_claims: Option<Vec<String>>,
+    pub(crate) required_claims: Option<Vec<String>>,
+    pub(crate) require_typ: Option<String>,
+    pub(crate) max_token_bytes: Option<u64>,
+    pub(crate) shared_secret: Option<Secret>,
+    pub(crate) revocation_endpoint: Option<String>,
+    pub(crate) revocation_ttl_seconds: Option<u64>,
+    pub(crate) revocation_fail_open: Option<bool>,
+    pub(crate) revocation_bearer: Option<Secret>,
+    /// Problems found while reading sources (bad YAML, unknown keys, wrong types).
+    pub(crate) problems: Vec<ConfigProblem>,
+}
+
+fn strings<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    items.into_iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+impl AuthConfigBuilder {
+    /// `enabled` (default `true`). `false` lets every request through anonymously.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+    /// `issuer` (required when enabled): the exact `iss` value.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+    /// `audience` (required when enabled): one accepted audience.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences = Some(vec![audience.into()]);
+        self
+    }
+    /// `audience` as a list: a token must name at least one of them.
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.audiences = Some(strings(audiences));
+        self
+    }
+    /// `jwks_endpoint`: fetch keys from this URL instead of OIDC discovery.
+    pub fn jwks_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.jwks_endpoint = Some(url.into());
+        self
+    }
+    /// `jwks_file`: verify with the keys of a local JWKS file; nothing is fetched.
+    pub fn jwks_file(mut self, path: impl Into<String>) -> Self {
+        self.jwks_file = Some(path.into());
+        self
+    }
+    /// `jwks_ttl_seconds` (default 300).
+    pub fn jwks_ttl_seconds(mut self, secs: u64) -> Self {
+        self.jwks_ttl_seconds = Some(secs);
+        self
+    }
+    /// `jwks_refresh_cooldown_seconds` (default 30).
+    pub fn jwks_refresh_cooldown_seconds(mut self, secs: u64) -> Self {
+        self.jwks_refresh_cooldown_seconds = Some(secs);
+        self
+    }
+    /// `jwks_max_stale_seconds` (default 86400).
+    pub fn jwks_max_stale_seconds(mut self, secs: u64) -> Self {
+        self.jwks_max_stale_seconds = Some(secs);
+        self
+    }
+    /// `http_timeout_seconds` (default 5).
+    pub fn http_timeout_seconds(mut self, secs: u64) -> Self {
+        self.http_timeout_seconds = Some(secs);
+        self
+    }
+    /// `accepted_algorithms` (default `["RS256"]`), by JWS name.
+    pub fn accepted_algorithms<I, S>(mut self, algorithms: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.accepted_algorithms = Some(strings(algorithms));
+        self
+    }
+    /// Same as [`accepted_algorithms`](Self::accepted_algorithms), typed.
+    pub fn algorithms(self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.accepted_algorithms(algorithms.into_iter().map(Algorithm::as_str))
+    }
+    /// `leeway_seconds` (default 30): clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub fn leeway_seconds(mut self, secs: u64) -> Self {
+        self.leeway_seconds = Some(secs);
+        self
+    }
+    /// `role_claims` (default `["roles", "role"]`): dotted claim paths.
+    pub fn role_claims<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.role_claims = Some(strings(paths));
+        self
+    }
+    /// `group_claims` (default `["groups"]`): dotted claim paths.
+    pub fn group_claims<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.group_claims = Some(strings(paths));
+        self
+    }
+    /// `scope_claims` (default `["scope", "scp"]`): dotted claim paths.
+    pub fn scope_claims<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.scope_claims = Some(strings(paths));
+        self
+    }
+    /// `required_claims` (default `["exp"]`; `exp` is always required).
+    pub fn required_claims<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.required_claims = Some(strings(names));
+        self
+    }
+    /// `require_typ`: the header `typ` every token must have, e.g. `at+jwt` (RFC 9068).
+    pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
+        self.require_typ = Some(typ.into());
+        self
+    }
+    /// `max_token_bytes` (default 8192).
+    pub fn max_token_bytes(mut self, bytes: u64) -> Self {
+        self.max_token_bytes = Some(bytes);
+        self
+    }
+    /// `shared_secret`: the HMAC secret, needed for (and only for) `HS*` algorithms.
+    pub fn shared_secret(mut self, secret: impl Into<String>) -> Self {
+        self.shared_secret = Some(Secret::new(secret));
+        self
+    }
+    /// `revocation_endpoint`: URL of the `jti` denylist (empty: off).
+    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.revocation_endpoint = Some(url.into());
+        self
+    }
+    /// `revocation_ttl_seconds` (default 15, at least 1).
+    pub fn revocation_ttl_seconds(mut self, secs: u64) -> Self {
+        self.revocation_ttl_seconds = Some(secs);
+        self
+    }
+    /// `revocation_fail_open` (default `false`).
+    pub fn revocation_fail_open(mut self, fail_open: bool) -> Self {
+        self.revocation_fail_open = Some(fail_open);
+        self
+    }
+    /// `revocation_bearer`: bearer token sent with the revocation poll.
+    pub fn revocation_bearer(mut self, token: impl Into<String>) -> Self {
+        self.revocation_bearer = Some(Secret::new(token));
+        self
+    }
+
+    /// Checks everything and returns the configuration, or every problem found.
+    pub fn build(self) -> Result<AuthConfig, ConfigError> {
+        validate::build(self)
+    }
+}
+
+/// One configuration problem: the key it concerns and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    key: String,
+    message: String,
+}
+
+impl ConfigProblem {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The full key path, e.g. `auth_client.audience`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// What is wrong and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.key, self.message)
+    }
+}
+
+/// The configuration is invalid; [`problems`](Self::problems) lists every reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    problems: Vec<ConfigProblem>,
+}
+
+impl ConfigError {
+    /// Every problem, in key order of discovery.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid auth configuration ({} problem{}):",
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}

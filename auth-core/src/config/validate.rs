@@ -1,0 +1,333 @@
+//! `build()`: every rule, every problem at once.
+
+use super::{AuthConfig, AuthConfigBuilder, ConfigError, ConfigProblem};
+use crate::algorithm::{Algorithm, AlgorithmSet};
+use crate::claim_path::ClaimPath;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const DEFAULT_JWKS_TTL: u64 = 300;
+const DEFAULT_COOLDOWN: u64 = 30;
+const DEFAULT_MAX_STALE: u64 = 24 * 60 * 60;
+const DEFAULT_HTTP_TIMEOUT: u64 = 5;
+const DEFAULT_LEEWAY: u64 = 30;
+const MAX_LEEWAY: u64 = 300;
+const DEFAULT_MAX_TOKEN_BYTES: u64 = 8192;
+const TOKEN_BYTES_RANGE: std::ops::RangeInclusive<u64> = 512..=65_536;
+const DEFAULT_REVOCATION_TTL: u64 = 15;
+
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.0
+            .push(ConfigProblem::new(format!("auth_client.{key}"), message));
+    }
+}
+
+pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError> {
+    let mut p = Problems(std::mem::take(&mut b.problems));
+    let enabled = b.enabled.unwrap_or(true);
+
+    let issuer = b
+        .issuer
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    if issuer.is_empty() {
+        if enabled {
+            p.add(
+                "issuer",
+                "must be set when auth is enabled (the exact `iss` of your tokens, e.g. `issuer: https://auth.example.com`)",
+            );
+        }
+    } else {
+        check_url(&mut p, "issuer", &issuer);
+    }
+
+    let audiences: Vec<String> = b
+        .audiences
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| a.trim().to_owned())
+        .collect();
+    if audiences.iter().any(String::is_empty) {
+        p.add("audience", "must not contain an empty entry");
+    }
+    let audiences: Vec<String> = audiences.into_iter().filter(|a| !a.is_empty()).collect();
+    if audiences.is_empty() && enabled {
+        p.add(
+            "audience",
+            "must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`)",
+        );
+    }
+
+    if let Some(url) = &b.jwks_endpoint {
+        check_url(&mut p, "jwks_endpoint", url);
+    }
+    if let Some(url) = &b.revocation_endpoint {
+        check_url(&mut p, "revocation_endpoint", url);
+    }
+    if b.jwks_endpoint.is_some() && b.jwks_file.is_some() {
+        p.add(
+            "jwks_file",
+            "cannot be combined with auth_client.jwks_endpoint: keep the one your keys come from",
+        );
+    }
+
+    let algorithms = check_algorithms(&mut p, &b);
+
+    let positive = |p: &mut Problems, key: &str, value: Option<u64>, default: u64| {
+        let v = value.unwrap_or(default);
+        if v == 0 {
+            p.add(key, "must be at least 1");
+        }
+        Duration::from_secs(v)
+    };
+    let jwks_ttl = positive(
+        &mut p,
+        "jwks_ttl_seconds",
+        b.jwks_ttl_seconds,
+        DEFAULT_JWKS_TTL,
+    );
+    let jwks_refresh_cooldown = positive(
+        &mut p,
+        "jwks_refresh_cooldown_seconds",
+        b.jwks_refresh_cooldown_seconds,
+        DEFAULT_COOLDOWN,
+    );
+    let revocation_ttl = positive(
+        &mut p,
+        "revocation_ttl_seconds",
+        b.revocation_ttl_seconds,
+        DEFAULT_REVOCATION_TTL,
+    );
+    let http_timeout = positive(
+        &mut p,
+        "http_timeout_seconds",
+        b.http_timeout_seconds,
+        DEFAULT_HTTP_TIMEOUT,
+    );
+    if http_timeout > Duration::from_secs(60) {
+        p.add("http_timeout_seconds", "must be at most 60");
+    }
+    let jwks_max_stale = Duration::from_secs(b.jwks_max_stale_seconds.unwrap_or(DEFAULT_MAX_STALE));
+
+    let leeway_seconds = b.leeway_seconds.unwrap_or(DEFAULT_LEEWAY);
+    if leeway_seconds > MAX_LEEWAY {
+        p.add(
+            "leeway_seconds",
+            format!("must be at most {MAX_LEEWAY} (clock skew, not a token lifetime extension)"),
+        );
+    }
+
+    let max_token_bytes = b.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+    if !TOKEN_BYTES_RANGE.contains(&max_token_bytes) {
+        p.add(
+            "max_token_bytes",
+            format!(
+                "must be between {} and {}",
+                TOKEN_BYTES_RANGE.start(),
+                TOKEN_BYTES_RANGE.end()
+            ),
+        );
+    }
+
+    let role_claims = claim_paths(&mut p, "role_claims", b.role_claims, &["roles", "role"]);
+    let group_claims = claim_paths(&mut p, "group_claims", b.group_claims, &["groups"]);
+    let scope_claims = claim_paths(&mut p, "scope_claims", b.scope_claims, &["scope", "scp"]);
+
+    let mut required_claims = vec!["exp".to_owned()];
+    for (i, name) in b
+        .required_claims
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            p.add(
+                &format!("required_claims[{i}]"),
+                "must be a claim name, not empty",
+            );
+        } else if !required_claims.contains(&name) {
+            required_claims.push(name);
+        }
+    }
+
+    let require_typ = b.require_typ.map(|t| t.trim().to_owned());
+    if require_typ.as_deref() == Some("") {
+        p.add(
+            "require_typ",
+            "must not be empty; remove the key to accept any `typ`",
+        );
+    }
+
+    if !p.0.is_empty() {
+        return Err(ConfigError { problems: p.0 });
+    }
+    Ok(AuthConfig {
+        enabled,
+        issuer,
+        audiences,
+        jwks_endpoint: b.jwks_endpoint,
+        jwks_file: b.jwks_file.map(PathBuf::from),
+        jwks_ttl,
+        jwks_refresh_cooldown,
+        jwks_max_stale,
+        http_timeout,
+        algorithms,
+        leeway_seconds,
+        role_claims,
+        group_claims,
+        scope_claims,
+        required_claims,
+        require_typ,
+        max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
+        shared_secret: b.shared_secret,
+        revocation_endpoint: b.revocation_endpoint,
+        revocation_ttl,
+        revocation_fail_open: b.revocation_fail_open.unwrap_or(false),
+        revocation_bearer: b.revocation_bearer,
+    })
+}
+
+fn check_algorithms(p: &mut Problems, b: &AuthConfigBuilder) -> AlgorithmSet {
+    let names = b
+        .accepted_algorithms
+        .clone()
+        .unwrap_or_else(|| vec!["RS256".to_owned()]);
+    if names.is_empty() {
+        p.add(
+            "accepted_algorithms",
+            "must list at least one algorithm, e.g. [\"RS256\"]",
+        );
+    }
+    let mut set = AlgorithmSet::empty();
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("accepted_algorithms[{i}]");
+        if name.trim().eq_ignore_ascii_case("none") {
+            p.add(
+                &key,
+                "\"none\" is never accepted: unsigned tokens prove nothing",
+            );
+            continue;
+        }
+        match name.trim().parse::<Algorithm>() {
+            Ok(alg) => set.insert(alg),
+            Err(_) => p.add(
+                &key,
+                format!(
+                    "{:?} is not a supported algorithm; use one of {}",
+                    name,
+                    Algorithm::ALL.map(Algorithm::as_str).join(", ")
+                ),
+            ),
+        }
+    }
+
+    let symmetric: Vec<&str> = set
+        .iter()
+        .filter(|a| a.is_symmetric())
+        .map(Algorithm::as_str)
+        .collect();
+    let asymmetric: Vec<&str> = set
+        .iter()
+        .filter(|a| !a.is_symmetric())
+        .map(Algorithm::as_str)
+        .collect();
+    if !symmetric.is_empty() && !asymmetric.is_empty() {
+        p.add(
+            "accepted_algorithms",
+            format!(
+                "mixes shared-secret ({}) and public-key ({}) algorithms; accept one kind only",
+                symmetric.join(", "),
+                asymmetric.join(", ")
+            ),
+        );
+    }
+    match (&b.shared_secret, symmetric.is_empty()) {
+        (None, false) => p.add(
+            "shared_secret",
+            format!(
+                "must be set to use {} (an HMAC secret of at least the hash size)",
+                symmetric.join(", ")
+            ),
+        ),
+        (Some(_), true) => p.add(
+            "shared_secret",
+            "is set but accepted_algorithms has no HS256/HS384/HS512: remove it or accept an HS algorithm",
+        ),
+        (Some(secret), false) => {
+            for alg in set.iter().filter(|a| a.is_symmetric()) {
+                let min = alg.min_secret_len().unwrap_or(32);
+                if secret.expose().len() < min {
+                    p.add(
+                        "shared_secret",
+                        format!("must be at least {min} bytes for {alg} (RFC 7518 §3.2)"),
+                    );
+                }
+            }
+            if b.jwks_endpoint.is_some() || b.jwks_file.is_some() {
+                p.add(
+                    "shared_secret",
+                    "cannot be combined with a key set (jwks_endpoint / jwks_file): use one kind of key",
+                );
+            }
+        }
+        (None, true) => {}
+    }
+    set
+}
+
+fn claim_paths(
+    p: &mut Problems,
+    key: &str,
+    given: Option<Vec<String>>,
+    default: &[&str],
+) -> Vec<ClaimPath> {
+    let given = given.unwrap_or_else(|| default.iter().map(|s| (*s).to_owned()).collect());
+    let mut out = Vec::with_capacity(given.len());
+    for (i, raw) in given.iter().enumerate() {
+        match ClaimPath::new(raw) {
+            Ok(path) => out.push(path),
+            Err(e) => p.add(&format!("{key}[{i}]"), format!("{raw:?} is invalid: {e}")),
+        }
+    }
+    out
+}
+
+/// Absolute `https` URL, or `http` on a loopback host (pico-client-auth's rule).
+fn check_url(p: &mut Problems, key: &str, raw: &str) {
+    let Ok(url) = url::Url::parse(raw) else {
+        p.add(key, format!("must be an absolute URL, got {raw:?}"));
+        return;
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        p.add(key, "must not carry credentials in the URL");
+        return;
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if is_loopback(&url) => {}
+        "http" => p.add(
+            key,
+            format!(
+                "must use https (plain http is allowed only for localhost, 127.0.0.1 or ::1), got {raw:?}"
+            ),
+        ),
+        _ => p.add(key, format!("must be an absolute https URL, got {raw:?}")),
+    }
+}
+
+/// Whether the URL's host is loopback: `localhost`, `127.0.0.0/8` or `::1`.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}

@@ -1,0 +1,457 @@
+//! The one error type of tollgate and the HTTP answer each error maps to.
+//!
+//! Adapters never choose a status, a body or a header themselves: they call
+//! [`AuthError::to_response`] and copy the result into their framework's response type.
+//! Every public text here is fixed: nothing from the token, the key set or a library's
+//! internal message ever reaches a response.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why a token was rejected, or why a caller may not proceed.
+///
+/// Each variant is a reason *category*: it is what gets logged (see [`AuthError::reason`])
+/// and it decides the HTTP status, the RFC 6750 `WWW-Authenticate` value and the public
+/// `{"detail": "..."}` body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No bearer credentials were sent (no `Authorization` header, another scheme, or an
+    /// empty token).
+    #[error("missing bearer token")]
+    MissingToken,
+    /// The request carried credentials in a way RFC 6750 calls `invalid_request`
+    /// (for example two `Authorization` headers).
+    #[error("invalid authorization request")]
+    InvalidRequest,
+    /// The token is longer than `max_token_bytes`; it was not decoded.
+    #[error("token exceeds the size limit")]
+    TokenTooLarge,
+    /// The token is not a well-formed JWS in compact serialization.
+    #[error("malformed token ({0})")]
+    Malformed(Malformed),
+    /// The token header lists a `crit` extension that tollgate does not understand.
+    #[error("unsupported critical header parameter")]
+    UnsupportedCritical,
+    /// The token's `alg` is not on the configured allowlist (or is `none` or unknown).
+    #[error("token algorithm not allowed")]
+    DisallowedAlgorithm,
+    /// No key of the key set matches the token's `kid` (or, without `kid`, no single key fits).
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The key found for the token does not allow the token's algorithm (RFC 8725 §3.1).
+    #[error("key does not allow the token's algorithm")]
+    KeyMismatch,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// `exp` is in the past, beyond the leeway.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future, beyond the leeway.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iat` is in the future, beyond the leeway.
+    #[error("token issued in the future")]
+    IssuedInFuture,
+    /// `iss` is not the configured issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not contain the configured audience.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// A required claim is absent. The name is the configured claim name, never token data.
+    #[error("missing required claim `{0}`")]
+    MissingClaim(Cow<'static, str>),
+    /// The header `typ` is not the required one (RFC 9068 `at+jwt`, for example).
+    #[error("wrong token type")]
+    WrongType,
+    /// The token's `jti` is on the revocation list, or the list could not be confirmed
+    /// while failing closed.
+    #[error("token revoked")]
+    Revoked,
+    /// No verification keys could be obtained: not the caller's fault (503).
+    #[error("verification keys unavailable")]
+    KeysUnavailable {
+        /// Seconds the client should wait before retrying.
+        retry_after: u64,
+    },
+    /// The caller is authenticated but has none (or, with `all`, not all) of the roles.
+    #[error("insufficient role")]
+    InsufficientRole {
+        /// The roles the resource asks for, sorted.
+        required: Vec<String>,
+        /// Whether every role is needed (all-of) rather than one (any-of).
+        all: bool,
+    },
+    /// The caller is authenticated but in none of the groups.
+    #[error("insufficient group")]
+    InsufficientGroup {
+        /// The groups the resource asks for, sorted.
+        required: Vec<String>,
+    },
+    /// The caller's token grants none of the scopes.
+    #[error("insufficient scope")]
+    InsufficientScope {
+        /// The scopes the resource asks for, sorted.
+        required: Vec<String>,
+    },
+    /// Code asked for the authenticated caller where there is none (anonymous request, or no
+    /// [`SecurityContext`](crate::SecurityContext) at all).
+    #[error("not authenticated")]
+    NotAuthenticated,
+}
+
+/// What exactly was malformed. For logs and tests; the public text is always the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// The credentials are not RFC 7235 `token68` syntax.
+    NotToken68,
+    /// Not three dot-separated segments.
+    SegmentCount,
+    /// A segment is not unpadded base64url.
+    Base64,
+    /// The header is not a JSON object with a string `alg`.
+    Header,
+    /// The payload is not a JSON object.
+    Payload,
+    /// A registered claim has the wrong JSON type (`exp` that is not a number, ...).
+    ClaimType,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotToken68 => "not token68",
+            Self::SegmentCount => "segment count",
+            Self::Base64 => "base64",
+            Self::Header => "header",
+            Self::Payload => "payload",
+            Self::ClaimType => "claim type",
+        })
+    }
+}
+
+/// The RFC 6750 error code of a `WWW-Authenticate: Bearer` challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenge {
+    /// No error code: the request had no bearer credentials.
+    Plain,
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+}
+
+impl AuthError {
+    /// The HTTP status code: 400, 401, 403 or 503.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidRequest => 400,
+            Self::InsufficientRole { .. }
+            | Self::InsufficientGroup { .. }
+            | Self::InsufficientScope { .. } => 403,
+            Self::KeysUnavailable { .. } => 503,
+            _ => 401,
+        }
+    }
+
+    /// A short, stable reason category for logs and metrics (`"expired"`, `"bad_signature"`, ...).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::InvalidRequest => "invalid_request",
+            Self::TokenTooLarge => "token_too_large",
+            Self::Malformed(_) => "malformed",
+            Self::UnsupportedCritical => "unsupported_crit",
+            Self::DisallowedAlgorithm => "disallowed_algorithm",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyMismatch => "key_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::WrongType => "wrong_type",
+            Self::Revoked => "revoked",
+            Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::InsufficientRole { .. } => "insufficient_role",
+            Self::InsufficientGroup { .. } => "insufficient_group",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::NotAuthenticated => "not_authenticated",
+        }
+    }
+
+    /// The fixed public text of the `{"detail": ...}` body.
+    ///
+    /// pico-client-auth's exact wording where it has one; otherwise a short category text.
+    pub fn detail(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Self::MissingToken => "Missing or invalid Authorization header",
+            Self::InvalidRequest => "Invalid Authorization header",
+            Self::TokenTooLarge => "Token too large",
+            Self::Malformed(_) => "Malformed token",
+            Self::UnsupportedCritical => "Unsupported critical header parameter",
+            Self::DisallowedAlgorithm => "Token algorithm not allowed",
+            Self::UnknownKey => "Unknown signing key",
+            Self::KeyMismatch => "Token algorithm does not match its key",
+            Self::BadSignature => "Invalid token signature",
+            Self::Expired => "Token has expired",
+            Self::NotYetValid => "Token is not yet valid",
+            Self::IssuedInFuture => "Token issued in the future",
+            Self::WrongIssuer => "Invalid token issuer",
+            Self::WrongAudience => "Invalid token audience",
+            Self::MissingClaim(name) => {
+                return Cow::Owned(format!("Token is missing required claim: {name}"))
+            }
+            Self::WrongType => "Invalid token type",
+            Self::Revoked => "Token has been revoked",
+            Self::KeysUnavailable { .. } => "Authentication service unavailable",
+            Self::InsufficientRole { required, all } => {
+                let kind = if *all { "all" } else { "one" };
+                return Cow::Owned(format!(
+                    "Requires {kind} of roles: {}",
+                    python_list(required)
+                ));
+            }
+            Self::InsufficientGroup { required } => {
+                return Cow::Owned(format!("Requires one of groups: {}", python_list(required)))
+            }
+            Self::InsufficientScope { required } => {
+                return Cow::Owned(format!("Requires one of scopes: {}", python_list(required)))
+            }
+            Self::NotAuthenticated => "Not authenticated",
+        })
+    }
+
+    fn challenge(&self) -> Option<Challenge> {
+        match self {
+            Self::MissingToken | Self::NotAuthenticated => Some(Challenge::Plain),
+            Self::InvalidRequest => Some(Challenge::InvalidRequest),
+            Self::InsufficientRole { .. }
+            | Self::InsufficientGroup { .. }
+            | Self::InsufficientScope { .. } => Some(Challenge::InsufficientScope),
+            Self::KeysUnavailable { .. } => None,
+            _ => Some(Challenge::InvalidToken),
+        }
+    }
+
+    /// The RFC 6750 `WWW-Authenticate` value, if this answer carries one.
+    ///
+    /// `Bearer` alone when no credentials were sent; `error="invalid_request"` (400),
+    /// `error="invalid_token"` (401) or `error="insufficient_scope"` (403) otherwise, each with
+    /// the public detail as `error_description`. None for 503.
+    pub fn www_authenticate(&self) -> Option<String> {
+        let code = match self.challenge()? {
+            Challenge::Plain => return Some("Bearer".to_owned()),
+            Challenge::InvalidRequest => "invalid_request",
+            Challenge::InvalidToken => "invalid_token",
+            Challenge::InsufficientScope => "insufficient_scope",
+        };
+        let mut value = format!(
+            "Bearer error=\"{code}\", error_description=\"{}\"",
+            quoted_string_content(&self.detail())
+        );
+        if let Self::InsufficientScope { required } = self {
+            value.push_str(&format!(
+                ", scope=\"{}\"",
+                quoted_string_content(&required.join(" "))
+            ));
+        }
+        Some(value)
+    }
+
+    /// Seconds for a `Retry-After` header (503 only).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::KeysUnavailable { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The complete, framework-free HTTP answer for this error.
+    pub fn to_response(&self) -> ErrorResponse {
+        ErrorResponse {
+            status: self.status(),
+            www_authenticate: self.www_authenticate(),
+            retry_after: self.retry_after(),
+            body: detail_body(&self.detail()),
+        }
+    }
+}
+
+/// An HTTP answer with no framework types in it: adapters copy it field by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorResponse {
+    /// Status code (400, 401, 403, 503).
+    pub status: u16,
+    /// Value of the `WWW-Authenticate` header, when there is one.
+    pub www_authenticate: Option<String>,
+    /// Value in seconds of the `Retry-After` header, when there is one.
+    pub retry_after: Option<u64>,
+    /// The JSON body, `{"detail":"..."}`.
+    pub body: String,
+}
+
+impl ErrorResponse {
+    /// The `Content-Type` of [`ErrorResponse::body`].
+    pub const CONTENT_TYPE: &'static str = "application/json";
+
+    /// The response headers as `(name, value)` pairs, content type included.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![("content-type", Self::CONTENT_TYPE.to_owned())];
+        if let Some(value) = &self.www_authenticate {
+            headers.push(("www-authenticate", value.clone()));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.push(("retry-after", secs.to_string()));
+        }
+        headers
+    }
+}
+
+/// `{"detail":"..."}` with proper JSON escaping.
+pub(crate) fn detail_body(detail: &str) -> String {
+    serde_json::json!({ "detail": detail }).to_string()
+}
+
+/// Python's `repr()` of a list of strings: `['a', 'b']` (pico-client-auth's message format).
+fn python_list(items: &[String]) -> String {
+    let inner: Vec<String> = items
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")))
+        .collect();
+    format!("[{}]", inner.join(", "))
+}
+
+/// Content of an RFC 7230 quoted-string: escape `"` and `\`, drop control characters.
+fn quoted_string_content(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(r: &[&str]) -> Vec<String> {
+        r.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn pico_texts_are_exact() {
+        assert_eq!(
+            AuthError::MissingToken.to_response().body,
+            r#"{"detail":"Missing or invalid Authorization header"}"#
+        );
+        assert_eq!(AuthError::Expired.detail(), "Token has expired");
+        let e = AuthError::InsufficientRole {
+            required: roles(&["admin"]),
+            all: false,
+        };
+        assert_eq!(e.detail(), "Requires one of roles: ['admin']");
+        assert_eq!(e.status(), 403);
+        let e = AuthError::InsufficientGroup {
+            required: roles(&["g1", "g2"]),
+        };
+        assert_eq!(e.detail(), "Requires one of groups: ['g1', 'g2']");
+        assert_eq!(AuthError::Revoked.detail(), "Token has been revoked");
+    }
+
+    #[test]
+    fn challenges_follow_rfc6750() {
+        assert_eq!(
+            AuthError::MissingToken.www_authenticate().as_deref(),
+            Some("Bearer")
+        );
+        assert_eq!(
+            AuthError::Expired.www_authenticate().as_deref(),
+            Some(r#"Bearer error="invalid_token", error_description="Token has expired""#)
+        );
+        assert_eq!(AuthError::InvalidRequest.status(), 400);
+        assert!(AuthError::InvalidRequest
+            .www_authenticate()
+            .is_some_and(|v| v.starts_with(r#"Bearer error="invalid_request""#)));
+        let e = AuthError::InsufficientScope {
+            required: roles(&["a:b", "c"]),
+        };
+        assert_eq!(
+            e.www_authenticate().as_deref(),
+            Some(
+                r#"Bearer error="insufficient_scope", error_description="Requires one of scopes: ['a:b', 'c']", scope="a:b c""#
+            )
+        );
+        let role = AuthError::InsufficientRole {
+            required: roles(&["admin"]),
+            all: true,
+        };
+        assert!(role
+            .www_authenticate()
+            .is_some_and(|v| v.contains(r#"error="insufficient_scope""#)));
+    }
+
+    #[test]
+    fn outage_is_503_with_retry_after_and_no_challenge() {
+        let r = AuthError::KeysUnavailable { retry_after: 7 }.to_response();
+        assert_eq!(r.status, 503);
+        assert_eq!(r.retry_after, Some(7));
+        assert_eq!(r.www_authenticate, None);
+        assert_eq!(r.body, r#"{"detail":"Authentication service unavailable"}"#);
+        assert!(r.headers().contains(&("retry-after", "7".to_owned())));
+    }
+
+    #[test]
+    fn quoting_cannot_break_out_of_the_header() {
+        let e = AuthError::InsufficientRole {
+            required: roles(&["a\"b\\c\r\nX-Evil: 1"]),
+            all: false,
+        };
+        let v = e.www_authenticate().unwrap_or_default();
+        assert!(!v.contains('\r') && !v.contains('\n'));
+        assert!(v.contains(r#"a\"b"#));
+    }
+
+    #[test]
+    fn every_error_maps_to_a_json_detail_body() {
+        let all = [
+            AuthError::MissingToken,
+            AuthError::InvalidRequest,
+            AuthError::TokenTooLarge,
+            AuthError::Malformed(Malformed::Base64),
+            AuthError::UnsupportedCritical,
+            AuthError::DisallowedAlgorithm,
+            AuthError::UnknownKey,
+            AuthError::KeyMismatch,
+            AuthError::BadSignature,
+            AuthError::Expired,
+            AuthError::NotYetValid,
+            AuthError::IssuedInFuture,
+            AuthError::WrongIssuer,
+            AuthError::WrongAudience,
+            AuthError::MissingClaim("sub".into()),
+            AuthError::WrongType,
+            AuthError::Revoked,
+            AuthError::NotAuthenticated,
+        ];
+        for e in all {
+            let r = e.to_response();
+            assert_eq!(r.status, 401, "{e:?}");
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+            assert!(v["detail"].is_string(), "{e:?}");
+            assert!(r.www_authenticate.is_some(), "{e:?}");
+        }
+    }
+}

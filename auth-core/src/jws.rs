@@ -1,0 +1,228 @@
+//! Reading bearer credentials and the JWS compact serialization, before any key is touched.
+
+use crate::algorithm::Algorithm;
+use crate::b64::decode_segment;
+use crate::error::{AuthError, Malformed};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The `Authorization` header(s) of a request, as the adapter received them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationHeader<'a> {
+    /// No `Authorization` header.
+    Absent,
+    /// Exactly one, as raw bytes (it may not be valid UTF-8).
+    One(&'a [u8]),
+    /// More than one: an RFC 6750 `invalid_request`.
+    Several,
+}
+
+impl<'a> AuthorizationHeader<'a> {
+    /// From every value of the `Authorization` header, in any framework's types.
+    pub fn from_values<I: IntoIterator<Item = &'a [u8]>>(values: I) -> Self {
+        let mut values = values.into_iter();
+        match (values.next(), values.next()) {
+            (None, _) => Self::Absent,
+            (Some(one), None) => Self::One(one),
+            (Some(_), Some(_)) => Self::Several,
+        }
+    }
+}
+
+impl<'a> From<Option<&'a str>> for AuthorizationHeader<'a> {
+    fn from(value: Option<&'a str>) -> Self {
+        value.map_or(Self::Absent, |v| Self::One(v.as_bytes()))
+    }
+}
+
+impl<'a> From<&'a str> for AuthorizationHeader<'a> {
+    fn from(value: &'a str) -> Self {
+        Self::One(value.as_bytes())
+    }
+}
+
+/// The token of a `Bearer` credential, checked for size and `token68` syntax.
+pub(crate) fn bearer_token(
+    header: AuthorizationHeader<'_>,
+    max_len: usize,
+) -> Result<&str, AuthError> {
+    let raw = match header {
+        AuthorizationHeader::Absent => return Err(AuthError::MissingToken),
+        AuthorizationHeader::Several => return Err(AuthError::InvalidRequest),
+        AuthorizationHeader::One(raw) => raw,
+    };
+    // Size first, before looking at the content at all (scheme and spaces allowed for).
+    if raw.len() > max_len.saturating_add(64) {
+        return Err(AuthError::TokenTooLarge);
+    }
+    let value =
+        std::str::from_utf8(raw).map_err(|_| AuthError::Malformed(Malformed::NotToken68))?;
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::MissingToken);
+    }
+    let token = rest.trim_start_matches([' ', '\t']);
+    if token.is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    if token.len() > max_len {
+        return Err(AuthError::TokenTooLarge);
+    }
+    if !is_token68(token) {
+        return Err(AuthError::Malformed(Malformed::NotToken68));
+    }
+    Ok(token)
+}
+
+/// RFC 7235 `token68`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// The JOSE header members tollgate reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately
+/// absent: nothing in a token ever chooses where its key comes from.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+    typ: Option<String>,
+    crit: Option<Value>,
+}
+
+/// A compact JWS split and its header decoded; payload and signature still encoded.
+pub(crate) struct CompactJws<'t> {
+    pub(crate) alg_name: String,
+    pub(crate) kid: Option<String>,
+    pub(crate) typ: Option<String>,
+    pub(crate) has_crit: bool,
+    pub(crate) signing_input: &'t str,
+    pub(crate) payload_b64: &'t str,
+    pub(crate) signature_b64: &'t str,
+}
+
+impl<'t> CompactJws<'t> {
+    /// Splits `token` and decodes its header (once).
+    pub(crate) fn parse(token: &'t str) -> Result<Self, AuthError> {
+        let malformed = AuthError::Malformed;
+        let mut parts = token.splitn(4, '.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed(Malformed::SegmentCount));
+        };
+        if header_b64.is_empty() || payload_b64.is_empty() {
+            return Err(malformed(Malformed::SegmentCount));
+        }
+        let header_json = decode_segment(header_b64).ok_or(malformed(Malformed::Base64))?;
+        let header: RawHeader =
+            serde_json::from_slice(&header_json).map_err(|_| malformed(Malformed::Header))?;
+        let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+        Ok(Self {
+            alg_name: header.alg,
+            kid: header.kid,
+            typ: header.typ,
+            has_crit: header.crit.is_some(),
+            signing_input,
+            payload_b64,
+            signature_b64,
+        })
+    }
+
+    /// The header's algorithm, if tollgate knows it (`none` never is).
+    pub(crate) fn algorithm(&self) -> Option<Algorithm> {
+        self.alg_name.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(h: &str) -> Result<&str, AuthError> {
+        bearer_token(AuthorizationHeader::from(h), 100)
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_spaces_tolerated() {
+        assert_eq!(token("Bearer abc.def.ghi"), Ok("abc.def.ghi"));
+        assert_eq!(token("bearer abc"), Ok("abc"));
+        assert_eq!(token("BEARER  abc"), Ok("abc"));
+        assert_eq!(token("  Bearer abc  "), Ok("abc"));
+    }
+
+    #[test]
+    fn missing_or_other_scheme_is_missing_token() {
+        assert_eq!(
+            bearer_token(AuthorizationHeader::Absent, 100),
+            Err(AuthError::MissingToken)
+        );
+        assert_eq!(token("Basic dXNlcjpwYXNz"), Err(AuthError::MissingToken));
+        assert_eq!(token("Bearer"), Err(AuthError::MissingToken));
+        assert_eq!(token("Bearer   "), Err(AuthError::MissingToken));
+        assert_eq!(token("Bearerabc"), Err(AuthError::MissingToken));
+    }
+
+    #[test]
+    fn two_headers_are_invalid_request() {
+        let h = AuthorizationHeader::from_values([b"Bearer a".as_slice(), b"Bearer b".as_slice()]);
+        assert_eq!(bearer_token(h, 100), Err(AuthError::InvalidRequest));
+    }
+
+    #[test]
+    fn non_token68_and_non_ascii_are_malformed() {
+        assert_eq!(
+            token("Bearer a b"),
+            Err(AuthError::Malformed(Malformed::NotToken68))
+        );
+        assert_eq!(
+            token("Bearer a=b"),
+            Err(AuthError::Malformed(Malformed::NotToken68))
+        );
+        assert_eq!(
+            token("Bearer é"),
+            Err(AuthError::Malformed(Malformed::NotToken68))
+        );
+        let raw = AuthorizationHeader::One(b"Bearer \xff\xfe");
+        assert_eq!(
+            bearer_token(raw, 100),
+            Err(AuthError::Malformed(Malformed::NotToken68))
+        );
+    }
+
+    #[test]
+    fn size_limit_applies_before_decoding() {
+        let long = format!("Bearer {}", "a".repeat(101));
+        assert_eq!(token(&long), Err(AuthError::TokenTooLarge));
+        let huge = format!("Bearer {}", "\u{1F600}".repeat(1000));
+        assert_eq!(token(&huge), Err(AuthError::TokenTooLarge));
+    }
+
+    #[test]
+    fn structure_errors() {
+        let seg = |t| CompactJws::parse(t).err();
+        assert_eq!(
+            seg("a.b"),
+            Some(AuthError::Malformed(Malformed::SegmentCount))
+        );
+        assert_eq!(
+            seg("a.b.c.d.e"),
+            Some(AuthError::Malformed(Malformed::SegmentCount))
+        );
+        assert_eq!(seg("!!.b.c"), Some(AuthError::Malformed(Malformed::Base64)));
+        // base64url of `not json`
+        assert_eq!(
+            seg("bm90IGpzb24.b.c"),
+            Some(AuthError::Malformed(Malformed::Header))
+        );
+        // base64url of `{"alg":5}`
+        assert_eq!(
+            seg("eyJhbGciOjV9.b.c"),
+            Some(AuthError::Malformed(Malformed::Header))
+        );
+    }
+}

@@ -1,0 +1,349 @@
+//! Verification keys: each parsed once, bound to the algorithms it may verify, and the
+//! [`KeySet`] that finds one by `kid`.
+
+mod jwk;
+mod pem;
+mod source;
+
+pub use jwk::{JwksError, SkippedKey};
+pub use source::{KeySource, KeysUnavailable, RefreshFuture, StaticKeys};
+
+use crate::algorithm::{Algorithm, Curve, KeyFamily};
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use aws_lc_rs::{hmac, signature::VerificationAlgorithm};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// The public material of a key, as published.
+enum Material {
+    /// RSA modulus and exponent, big-endian without leading zeros.
+    RsaComponents { n: Vec<u8>, e: Vec<u8> },
+    /// RSA key as DER (PKCS#1 or SubjectPublicKeyInfo).
+    RsaDer(Vec<u8>),
+    /// An EC or Ed25519 key, parsed once (it can verify exactly one algorithm).
+    Single(ParsedPublicKey),
+    /// An HMAC secret.
+    Secret(Vec<u8>),
+}
+
+/// A ready-to-use verifier for one algorithm.
+enum Verifier {
+    Public(ParsedPublicKey),
+    Hmac(hmac::Key),
+}
+
+/// One verification key: its `kid`, the algorithms it may verify and the parsed key.
+///
+/// Parsing happens once per (key, algorithm), the first time it is needed; after that,
+/// verification reuses the parsed key with no lock.
+pub struct VerifyingKey {
+    kid: Option<String>,
+    family: KeyFamily,
+    /// The JWK `alg`, when the publisher bound the key to one algorithm.
+    alg: Option<Algorithm>,
+    material: Material,
+    verifiers: [OnceLock<Option<Verifier>>; Algorithm::ALL.len()],
+}
+
+/// The key cannot be used (bad encoding, too small, wrong type for the algorithm, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unusable key: {0}")]
+pub struct KeyError(pub(crate) &'static str);
+
+const MIN_RSA_BITS: usize = 2048;
+const MAX_RSA_BITS: usize = 8192;
+
+impl VerifyingKey {
+    /// An RSA key from its JWK members `n` and `e` (big-endian bytes).
+    pub fn rsa(
+        kid: Option<String>,
+        alg: Option<Algorithm>,
+        n: &[u8],
+        e: &[u8],
+    ) -> Result<Self, KeyError> {
+        let n = strip_leading_zeros(n);
+        let e = strip_leading_zeros(e);
+        let bits = bit_len(n);
+        if bits < MIN_RSA_BITS {
+            return Err(KeyError("RSA modulus below 2048 bits"));
+        }
+        if bits > MAX_RSA_BITS {
+            return Err(KeyError("RSA modulus above 8192 bits"));
+        }
+        if e.is_empty() {
+            return Err(KeyError("RSA exponent missing"));
+        }
+        let material = Material::RsaComponents {
+            n: n.to_vec(),
+            e: e.to_vec(),
+        };
+        Self::checked(kid, KeyFamily::Rsa, alg, material)
+    }
+
+    /// An RSA key from DER: PKCS#1 `RSAPublicKey` or X.509 `SubjectPublicKeyInfo`.
+    pub fn rsa_der(
+        kid: Option<String>,
+        alg: Option<Algorithm>,
+        der: &[u8],
+    ) -> Result<Self, KeyError> {
+        let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(
+            &aws_lc_rs::rsa::PublicKey::from_der(der)
+                .map_err(|_| KeyError("not an RSA public key"))?,
+        );
+        let bits = bit_len(strip_leading_zeros(&public.n));
+        if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+            return Err(KeyError("RSA modulus outside 2048..=8192 bits"));
+        }
+        Self::checked(kid, KeyFamily::Rsa, alg, Material::RsaDer(der.to_vec()))
+    }
+
+    /// An ECDSA key from its uncompressed point (`0x04 || x || y`) or SubjectPublicKeyInfo DER.
+    pub fn ec(
+        kid: Option<String>,
+        curve: Curve,
+        alg: Option<Algorithm>,
+        point_or_der: &[u8],
+    ) -> Result<Self, KeyError> {
+        let verification: &'static dyn VerificationAlgorithm = match curve {
+            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED,
+        };
+        let parsed = ParsedPublicKey::new(verification, point_or_der)
+            .map_err(|_| KeyError("invalid EC public key for its curve"))?;
+        Self::checked(kid, KeyFamily::Ec(curve), alg, Material::Single(parsed))
+    }
+
+    /// An Ed25519 key from its 32 raw bytes or SubjectPublicKeyInfo DER.
+    pub fn ed25519(
+        kid: Option<String>,
+        alg: Option<Algorithm>,
+        key: &[u8],
+    ) -> Result<Self, KeyError> {
+        let parsed = ParsedPublicKey::new(&signature::ED25519, key)
+            .map_err(|_| KeyError("invalid Ed25519 public key"))?;
+        Self::checked(kid, KeyFamily::Ed25519, alg, Material::Single(parsed))
+    }
+
+    /// An HMAC shared secret (for `HS256`/`HS384`/`HS512` only).
+    pub fn shared_secret(kid: Option<String>, secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < 32 {
+            return Err(KeyError("shared secret shorter than 32 bytes"));
+        }
+        Self::checked(
+            kid,
+            KeyFamily::Symmetric,
+            None,
+            Material::Secret(secret.to_vec()),
+        )
+    }
+
+    fn checked(
+        kid: Option<String>,
+        family: KeyFamily,
+        alg: Option<Algorithm>,
+        material: Material,
+    ) -> Result<Self, KeyError> {
+        if let Some(alg) = alg {
+            if alg.key_family() != family {
+                return Err(KeyError("JWK `alg` does not fit the key type"));
+            }
+        }
+        let key = Self {
+            kid,
+            family,
+            alg,
+            material,
+            verifiers: Default::default(),
+        };
+        // Parse now for the key's own (or first possible) algorithm so a bad key is refused
+        // when the set is loaded, not when a request arrives.
+        let probe = alg.unwrap_or(match family {
+            KeyFamily::Rsa => Algorithm::RS256,
+            KeyFamily::Ec(Curve::P256) => Algorithm::ES256,
+            KeyFamily::Ec(Curve::P384) => Algorithm::ES384,
+            KeyFamily::Ed25519 => Algorithm::EdDSA,
+            KeyFamily::Symmetric => Algorithm::HS256,
+        });
+        if key.verifier(probe).is_none() {
+            return Err(KeyError("key material rejected by the crypto library"));
+        }
+        Ok(key)
+    }
+
+    /// The key id, if the key has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The algorithm the publisher bound this key to (JWK `alg`), if any.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.alg
+    }
+
+    /// Whether this key may verify `alg`: same key family, and the JWK `alg` (if any) agrees.
+    pub fn allows(&self, alg: Algorithm) -> bool {
+        alg.key_family() == self.family && self.alg.is_none_or(|bound| bound == alg)
+    }
+
+    /// Verifies `signature` over `message` with `alg`. `false` for any failure, including an
+    /// algorithm this key does not allow.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        if !self.allows(alg) {
+            return false;
+        }
+        match self.verifier(alg) {
+            Some(Verifier::Public(key)) => key.verify_sig(message, signature).is_ok(),
+            Some(Verifier::Hmac(key)) => hmac::verify(key, message, signature).is_ok(),
+            None => false,
+        }
+    }
+
+    fn verifier(&self, alg: Algorithm) -> Option<&Verifier> {
+        self.verifiers[alg as usize]
+            .get_or_init(|| self.make_verifier(alg))
+            .as_ref()
+    }
+
+    fn make_verifier(&self, alg: Algorithm) -> Option<Verifier> {
+        if alg.key_family() != self.family {
+            return None;
+        }
+        match &self.material {
+            Material::RsaComponents { n, e } => RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(rsa_params(alg)?)
+                .ok()
+                .map(Verifier::Public),
+            Material::RsaDer(der) => ParsedPublicKey::new(rsa_params(alg)?, der)
+                .ok()
+                .map(Verifier::Public),
+            Material::Single(parsed) => Some(Verifier::Public(parsed.clone())),
+            Material::Secret(secret) => {
+                let h = match alg {
+                    Algorithm::HS256 => hmac::HMAC_SHA256,
+                    Algorithm::HS384 => hmac::HMAC_SHA384,
+                    Algorithm::HS512 => hmac::HMAC_SHA512,
+                    _ => return None,
+                };
+                (secret.len() >= alg.min_secret_len()?)
+                    .then(|| Verifier::Hmac(hmac::Key::new(h, secret)))
+            }
+        }
+    }
+}
+
+fn rsa_params(alg: Algorithm) -> Option<&'static signature::RsaParameters> {
+    Some(match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+fn bit_len(be: &[u8]) -> usize {
+    match be.first() {
+        None => 0,
+        Some(first) => (be.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never prints key material (a shared secret must not reach a log).
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("family", &self.family)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A set of verification keys, looked up by `kid`.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    by_kid: HashMap<String, Arc<VerifyingKey>>,
+    all: Vec<Arc<VerifyingKey>>,
+}
+
+/// The result of looking a token's key up.
+#[derive(Debug)]
+pub enum KeyLookup<'a> {
+    /// The key to verify with.
+    Found(&'a Arc<VerifyingKey>),
+    /// The `kid` is not in the set (or, without `kid`, no single key fits the algorithm).
+    Unknown,
+    /// The key with this `kid` does not allow the token's algorithm.
+    Mismatch,
+}
+
+impl KeySet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key. A second key with an already-present `kid` is ignored (the first wins).
+    pub fn insert(&mut self, key: VerifyingKey) -> &mut Self {
+        let key = Arc::new(key);
+        if let Some(kid) = key.kid() {
+            if self.by_kid.contains_key(kid) {
+                tracing::warn!(kid, "duplicate kid in key set; keeping the first key");
+                return self;
+            }
+            self.by_kid.insert(kid.to_owned(), Arc::clone(&key));
+        }
+        self.all.push(key);
+        self
+    }
+
+    /// Builder-style [`insert`](Self::insert).
+    pub fn with(mut self, key: VerifyingKey) -> Self {
+        self.insert(key);
+        self
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// Whether the set has no key.
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// The keys, in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<VerifyingKey>> {
+        self.all.iter()
+    }
+
+    /// Finds the key for a token with this `kid` and algorithm.
+    ///
+    /// With a `kid`, only that key is considered (and it must allow `alg`). Without one, a
+    /// key is used only when exactly one key of the set allows `alg`.
+    pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup<'_> {
+        match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(key) if key.allows(alg) => KeyLookup::Found(key),
+                Some(_) => KeyLookup::Mismatch,
+                None => KeyLookup::Unknown,
+            },
+            None => {
+                let mut fitting = self.all.iter().filter(|k| k.allows(alg));
+                match (fitting.next(), fitting.next()) {
+                    (Some(key), None) => KeyLookup::Found(key),
+                    _ => KeyLookup::Unknown,
+                }
+            }
+        }
+    }
+}

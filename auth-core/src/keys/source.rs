@@ -1,0 +1,102 @@
+//! Where keys come from: the [`KeySource`] trait and the static sources.
+
+use super::{KeyError, KeySet, VerifyingKey};
+use crate::algorithm::Algorithm;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// No verification keys can be had right now (issuer unreachable, none fetched yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no verification keys available")]
+pub struct KeysUnavailable {
+    /// Seconds after which a retry may succeed (`Retry-After`).
+    pub retry_after: u64,
+}
+
+/// The future returned by [`KeySource::refresh_for_unknown_kid`].
+pub type RefreshFuture<'a> = Pin<Box<dyn Future<Output = Option<Arc<KeySet>>> + Send + 'a>>;
+
+/// Supplies the keys tokens are verified with.
+///
+/// [`current`](Self::current) is called for every token and must be cheap and never wait on
+/// I/O or on a lock held across I/O: return a snapshot. Sources that can fetch keys
+/// implement [`refresh_for_unknown_kid`](Self::refresh_for_unknown_kid), rate-limited on
+/// their side, so that a forged `kid` can never turn into one request to the issuer.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate_core::{KeySet, KeySource, KeysUnavailable};
+///
+/// /// Keys the service already holds (for example, tokens it issued itself).
+/// struct OwnKeys(Arc<KeySet>);
+///
+/// impl KeySource for OwnKeys {
+///     fn current(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
+///         Ok(Arc::clone(&self.0))
+///     }
+/// }
+/// ```
+pub trait KeySource: Send + Sync + 'static {
+    /// The keys to use now.
+    fn current(&self) -> Result<Arc<KeySet>, KeysUnavailable>;
+
+    /// No key matched the token's `kid`: a fetching source may refresh (at most once per
+    /// cooldown, one fetch shared by concurrent callers) and return the new set. `None`
+    /// means "nothing new"; the default never fetches.
+    fn refresh_for_unknown_kid<'a>(&'a self, kid: Option<&'a str>) -> RefreshFuture<'a> {
+        let _ = kid;
+        Box::pin(std::future::ready(None))
+    }
+}
+
+/// A fixed key set: a JWKS document, PEM keys, or the shared secret.
+#[derive(Debug, Clone)]
+pub struct StaticKeys {
+    keys: Arc<KeySet>,
+}
+
+impl StaticKeys {
+    /// Wraps a key set.
+    pub fn new(keys: KeySet) -> Self {
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// From a JWKS document (unusable keys are skipped and logged).
+    pub fn from_jwks(json: &str) -> Result<Self, super::JwksError> {
+        KeySet::from_jwks(json).map(Self::new)
+    }
+
+    /// From a JWKS file.
+    pub fn from_jwks_file(path: impl AsRef<std::path::Path>) -> Result<Self, super::JwksError> {
+        KeySet::from_jwks_file(path).map(Self::new)
+    }
+
+    /// One PEM public key, optionally with a `kid` and bound to an algorithm.
+    pub fn from_pem(
+        kid: Option<&str>,
+        alg: Option<Algorithm>,
+        pem: &str,
+    ) -> Result<Self, KeyError> {
+        VerifyingKey::from_pem(kid.map(str::to_owned), alg, pem)
+            .map(|k| Self::new(KeySet::new().with(k)))
+    }
+
+    /// The HMAC shared secret (for `HS*` configurations).
+    pub fn shared_secret(secret: &[u8]) -> Result<Self, KeyError> {
+        VerifyingKey::shared_secret(None, secret).map(|k| Self::new(KeySet::new().with(k)))
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+}
+
+impl KeySource for StaticKeys {
+    fn current(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
+        Ok(Arc::clone(&self.keys))
+    }
+}

@@ -1,0 +1,174 @@
+//! Who may call what: [`Requirement`], evaluated by the core for every adapter.
+
+use crate::claims::TokenClaims;
+use crate::error::AuthError;
+
+/// What a route (or any operation) requires of its caller.
+///
+/// ```
+/// use tollgate_core::{Requirement, TokenClaims};
+/// let admin = TokenClaims::from_json(serde_json::json!({"sub": "u1", "roles": ["admin"]}));
+/// let need = Requirement::any_role(["editor", "admin"]);
+/// assert!(need.check(Some(&admin)).is_ok());
+/// let err = Requirement::any_role(["auditor"]).check(Some(&admin)).unwrap_err();
+/// assert_eq!(err.status(), 403);
+/// assert_eq!(err.detail(), "Requires one of roles: ['auditor']");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Requirement {
+    /// Anyone, with or without a token (optional authentication).
+    Anonymous,
+    /// Any authenticated caller. The default of every route.
+    Authenticated,
+    /// At least one of these roles (sorted).
+    AnyRole(Vec<String>),
+    /// Every one of these roles (sorted).
+    AllRoles(Vec<String>),
+    /// At least one of these groups (sorted).
+    AnyGroup(Vec<String>),
+    /// At least one of these scopes on the caller's token (sorted), with the wildcard rule of
+    /// [`scope_matches`].
+    AnyScope(Vec<String>),
+    /// Every requirement of the list.
+    All(Vec<Requirement>),
+}
+
+fn sorted<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_owned()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl Requirement {
+    /// At least one of `roles`. An empty list admits nobody.
+    pub fn any_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Self {
+        Self::AnyRole(sorted(roles))
+    }
+    /// Every one of `roles`.
+    pub fn all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Self {
+        Self::AllRoles(sorted(roles))
+    }
+    /// At least one of `groups`. An empty list admits nobody.
+    pub fn any_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Self {
+        Self::AnyGroup(sorted(groups))
+    }
+    /// At least one of `scopes`. An empty list admits nobody.
+    pub fn any_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Self {
+        Self::AnyScope(sorted(scopes))
+    }
+
+    /// Both `self` and `other` (AND). Combining with [`Requirement::Anonymous`] keeps the
+    /// other side: a marker can only add protection.
+    #[must_use]
+    pub fn and(self, other: Requirement) -> Self {
+        match (self, other) {
+            (Self::Anonymous, r) | (r, Self::Anonymous) => r,
+            (Self::All(mut a), Self::All(b)) => {
+                a.extend(b);
+                Self::All(a)
+            }
+            (Self::All(mut a), r) | (r, Self::All(mut a)) => {
+                a.push(r);
+                Self::All(a)
+            }
+            (a, b) => Self::All(vec![a, b]),
+        }
+    }
+
+    /// Whether a request without valid credentials may proceed.
+    pub fn allows_anonymous(&self) -> bool {
+        matches!(self, Self::Anonymous)
+    }
+
+    /// Checks the caller (`None`: no authenticated caller).
+    pub fn check(&self, caller: Option<&TokenClaims>) -> Result<(), AuthError> {
+        let claims = match (self, caller) {
+            (Self::Anonymous, _) => return Ok(()),
+            (_, None) => return Err(AuthError::NotAuthenticated),
+            (_, Some(c)) => c,
+        };
+        match self {
+            Self::Anonymous | Self::Authenticated => Ok(()),
+            Self::AnyRole(roles) => {
+                if roles.iter().any(|r| claims.has_role(r)) {
+                    Ok(())
+                } else {
+                    Err(AuthError::InsufficientRole {
+                        required: roles.clone(),
+                        all: false,
+                    })
+                }
+            }
+            Self::AllRoles(roles) => {
+                if roles.iter().all(|r| claims.has_role(r)) {
+                    Ok(())
+                } else {
+                    Err(AuthError::InsufficientRole {
+                        required: roles.clone(),
+                        all: true,
+                    })
+                }
+            }
+            Self::AnyGroup(groups) => {
+                if groups.iter().any(|g| claims.has_group(g)) {
+                    Ok(())
+                } else {
+                    Err(AuthError::InsufficientGroup {
+                        required: groups.clone(),
+                    })
+                }
+            }
+            Self::AnyScope(scopes) => {
+                if any_scope_matches(claims.scopes(), scopes) {
+                    Ok(())
+                } else {
+                    Err(AuthError::InsufficientScope {
+                        required: scopes.clone(),
+                    })
+                }
+            }
+            Self::All(all) => all.iter().try_for_each(|r| r.check(caller)),
+        }
+    }
+}
+
+/// Whether a `granted` scope satisfies a `required` one (pico-client-auth's rule):
+/// exact match; granted `*` matches anything; granted `a:b:*` matches `a:b` and everything
+/// under it (`a:b:c`, `a:b:c:d`), but not `a:bc`. Mid-segment wildcards are not supported.
+///
+/// ```
+/// use tollgate_core::scope_matches;
+/// assert!(scope_matches("treasury:*", "treasury:write:budget"));
+/// assert!(scope_matches("treasury:write:*", "treasury:write"));
+/// assert!(!scope_matches("treasury:write:*", "treasury:writers"));
+/// assert!(!scope_matches("treasury:write", "treasury:write:budget"));
+/// ```
+pub fn scope_matches(granted: &str, required: &str) -> bool {
+    if granted == required || granted == "*" {
+        return true;
+    }
+    match granted.strip_suffix(":*") {
+        Some(prefix) => {
+            required == prefix
+                || required
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with(':'))
+        }
+        None => false,
+    }
+}
+
+/// Whether any granted scope satisfies any required scope.
+pub fn any_scope_matches<G: AsRef<str>, R: AsRef<str>>(granted: &[G], required: &[R]) -> bool {
+    required.iter().any(|r| {
+        granted
+            .iter()
+            .any(|g| scope_matches(g.as_ref(), r.as_ref()))
+    })
+}
