@@ -428,7 +428,6 @@ mod tests {
     fn every_error_maps_to_a_json_detail_body() {
         let all = [
             AuthError::MissingToken,
-            AuthError::InvalidRequest,
             AuthError::TokenTooLarge,
             AuthError::Malformed(Malformed::Base64),
             AuthError::UnsupportedCritical,

@@ -55,7 +55,7 @@ const SECRET_KEYS: &[&str] = &["shared_secret", "revocation_bearer"];
 impl AuthConfigBuilder {
     /// Reads the `auth_client` section of a YAML document; other sections are ignored.
     pub fn yaml_str(mut self, yaml: &str) -> Self {
-        match serde_saphyr::from_str::<Value>(yaml) {
+        match parse_yaml(yaml) {
             Ok(Value::Null) => {}
             Ok(Value::Object(mut root)) => match root.remove(SECTION) {
                 None | Some(Value::Null) => {}
@@ -238,6 +238,11 @@ impl AuthConfigBuilder {
     }
 }
 
+/// YAML 1.2 booleans only (`audience: no` stays the string "no"), duplicate keys refused.
+fn parse_yaml(text: &str) -> Result<Value, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+}
+
 fn kind_of(key: &str) -> Option<Kind> {
     KEYS.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind)
 }
@@ -259,7 +264,7 @@ fn scalar_string(value: Value) -> Option<String> {
 fn env_list(value: &str) -> Value {
     let trimmed = value.trim();
     if trimmed.starts_with('[') {
-        if let Ok(v @ Value::Array(_)) = serde_saphyr::from_str::<Value>(trimmed) {
+        if let Ok(v @ Value::Array(_)) = parse_yaml(trimmed) {
             return v;
         }
     }

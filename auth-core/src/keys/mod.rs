@@ -30,7 +30,7 @@ enum Material {
 /// A ready-to-use verifier for one algorithm.
 enum Verifier {
     Public(ParsedPublicKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 /// One verification key: its `kid`, the algorithms it may verify and the parsed key.
@@ -226,7 +226,7 @@ impl VerifyingKey {
                     _ => return None,
                 };
                 (secret.len() >= alg.min_secret_len()?)
-                    .then(|| Verifier::Hmac(hmac::Key::new(h, secret)))
+                    .then(|| Verifier::Hmac(Box::new(hmac::Key::new(h, secret))))
             }
         }
     }
@@ -328,22 +328,27 @@ impl KeySet {
 
     /// Finds the key for a token with this `kid` and algorithm.
     ///
-    /// With a `kid`, only that key is considered (and it must allow `alg`). Without one, a
-    /// key is used only when exactly one key of the set allows `alg`.
+    /// With a `kid`, the key with that `kid` is used (and it must allow `alg`); keys that were
+    /// configured without a `kid` (a PEM key, the shared secret) stand in for any `kid`.
+    /// Without a `kid`, a key is used only when exactly one key of the set allows `alg`.
     pub fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup<'_> {
-        match kid {
-            Some(kid) => match self.by_kid.get(kid) {
-                Some(key) if key.allows(alg) => KeyLookup::Found(key),
-                Some(_) => KeyLookup::Mismatch,
-                None => KeyLookup::Unknown,
-            },
-            None => {
-                let mut fitting = self.all.iter().filter(|k| k.allows(alg));
-                match (fitting.next(), fitting.next()) {
-                    (Some(key), None) => KeyLookup::Found(key),
-                    _ => KeyLookup::Unknown,
-                }
-            }
+        match kid.map(|kid| self.by_kid.get(kid)) {
+            Some(Some(key)) if key.allows(alg) => KeyLookup::Found(key),
+            Some(Some(_)) => KeyLookup::Mismatch,
+            Some(None) => self.single_fitting(alg, |k| k.kid.is_none()),
+            None => self.single_fitting(alg, |_| true),
+        }
+    }
+
+    fn single_fitting(
+        &self,
+        alg: Algorithm,
+        eligible: impl Fn(&VerifyingKey) -> bool,
+    ) -> KeyLookup<'_> {
+        let mut fitting = self.all.iter().filter(|k| eligible(k) && k.allows(alg));
+        match (fitting.next(), fitting.next()) {
+            (Some(key), None) => KeyLookup::Found(key),
+            _ => KeyLookup::Unknown,
         }
     }
 }

@@ -1,0 +1,50 @@
+//! Shared fixtures: keys are generated once per test binary.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::LazyLock;
+use tollgate_core::testkit::{ManualClock, TestKey, TokenBuilder};
+use tollgate_core::{AuthConfig, AuthConfigBuilder, Authenticator, StaticKeys};
+
+pub const ISS: &str = "https://issuer.test";
+pub const AUD: &str = "api";
+pub const NOW: i64 = 1_700_000_000;
+
+pub static RSA: LazyLock<TestKey> = LazyLock::new(|| TestKey::rsa("rsa-1"));
+pub static RSA2: LazyLock<TestKey> = LazyLock::new(|| TestKey::rsa("rsa-2"));
+pub static EC256: LazyLock<TestKey> = LazyLock::new(|| TestKey::ec_p256("ec-256"));
+pub static EC384: LazyLock<TestKey> = LazyLock::new(|| TestKey::ec_p384("ec-384"));
+pub static ED: LazyLock<TestKey> = LazyLock::new(|| TestKey::ed25519("ed-1"));
+
+/// Issuer, audience, every asymmetric algorithm allowed, no leeway.
+pub fn config() -> AuthConfigBuilder {
+    AuthConfig::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .accepted_algorithms(["RS256", "PS256", "ES256", "ES384", "EdDSA"])
+        .leeway_seconds(0)
+}
+
+pub fn authenticator(config: AuthConfigBuilder, keys: &[&TestKey]) -> (Authenticator, ManualClock) {
+    let clock = ManualClock::new(NOW);
+    let source = StaticKeys::from_jwks(&TestKey::jwks(keys)).expect("jwks");
+    let auth = Authenticator::builder(config.build().expect("config"))
+        .key_source(source)
+        .clock(clock.clone())
+        .build()
+        .expect("authenticator");
+    (auth, clock)
+}
+
+/// The default authenticator: all asymmetric test keys.
+pub fn default_auth() -> (Authenticator, ManualClock) {
+    authenticator(config(), &[&RSA, &EC256, &EC384, &ED])
+}
+
+/// A valid token: iss, aud, sub, iat = NOW, exp = NOW + 300.
+pub fn token(key: &TestKey) -> TokenBuilder<'_> {
+    TokenBuilder::new(key)
+        .now(NOW)
+        .issuer(ISS)
+        .audience(AUD)
+        .subject("user-123")
+}
