@@ -64,6 +64,8 @@ struct Inner {
     keys: Arc<dyn KeySource>,
     resolver: Arc<dyn RoleResolver>,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "remote")]
+    revocation: Option<crate::remote::RevocationList>,
 }
 
 /// Assembles an [`Authenticator`]; every part but the configuration has a default.
@@ -72,6 +74,8 @@ pub struct AuthenticatorBuilder {
     keys: Option<Arc<dyn KeySource>>,
     resolver: Option<Arc<dyn RoleResolver>>,
     clock: Option<Arc<dyn Clock>>,
+    #[cfg(feature = "remote")]
+    fetcher: Option<crate::remote::HttpFetcher>,
 }
 
 /// The authenticator cannot be assembled from this configuration.
@@ -81,9 +85,10 @@ pub enum SetupError {
     /// The configured key file or secret cannot be used.
     #[error("auth_client key material is unusable: {0}")]
     Keys(String),
-    /// The configuration asks for keys from the network, but no source was given.
+    /// The configuration asks for keys from the network, but the `remote` feature is off
+    /// and no source was given.
     #[error(
-        "auth_client needs a key source: remote key sets (jwks_endpoint / OIDC discovery) need a remote KeySource; set jwks_file or shared_secret for static keys"
+        "auth_client needs a key source: remote key sets (jwks_endpoint / OIDC discovery) need the `remote` feature or a KeySource; set jwks_file or shared_secret for static keys"
     )]
     NoKeySource,
 }
@@ -114,9 +119,27 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// The HTTP client for discovery, key sets and the revocation list (one for all).
+    /// Default: [`HttpFetcher::new`](crate::remote::HttpFetcher::new) with
+    /// `http_timeout_seconds`.
+    #[cfg(feature = "remote")]
+    pub fn http_fetcher(mut self, fetcher: crate::remote::HttpFetcher) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
     /// Assembles the authenticator. Logs a warning when authentication is disabled.
+    ///
+    /// Without an explicit key source, keys come from the configuration: `shared_secret`,
+    /// `jwks_file`, else (feature `remote`) `jwks_endpoint` or OIDC discovery, fetched in the
+    /// background from the start; an unreachable issuer does not stop the application.
     pub fn build(self) -> Result<Authenticator, SetupError> {
         let config = self.config;
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        #[cfg(feature = "remote")]
+        let fetcher = self
+            .fetcher
+            .unwrap_or_else(|| crate::remote::HttpFetcher::new(config.http_timeout()));
         let keys: Arc<dyn KeySource> = match self.keys {
             Some(keys) => keys,
             None if !config.enabled() => Arc::new(StaticKeys::new(KeySet::new())),
@@ -131,9 +154,24 @@ impl AuthenticatorBuilder {
                             .map_err(|e| SetupError::Keys(e.to_string()))?,
                     )
                 } else {
+                    #[cfg(feature = "remote")]
+                    {
+                        Arc::new(crate::remote::RemoteKeys::with_clock(
+                            &config,
+                            fetcher.clone(),
+                            Arc::clone(&clock),
+                        ))
+                    }
+                    #[cfg(not(feature = "remote"))]
                     return Err(SetupError::NoKeySource);
                 }
             }
+        };
+        #[cfg(feature = "remote")]
+        let revocation = if config.enabled() {
+            crate::remote::RevocationList::with_clock(&config, fetcher, Arc::clone(&clock))
+        } else {
+            None
         };
         let resolver = self
             .resolver
@@ -148,7 +186,9 @@ impl AuthenticatorBuilder {
                 config,
                 keys,
                 resolver,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock,
+                #[cfg(feature = "remote")]
+                revocation,
             }),
         })
     }
@@ -162,6 +202,8 @@ impl Authenticator {
             keys: None,
             resolver: None,
             clock: None,
+            #[cfg(feature = "remote")]
+            fetcher: None,
         }
     }
 
@@ -264,6 +306,15 @@ impl Authenticator {
         let claims: Map<String, Value> = serde_json::from_slice(&payload)
             .map_err(|_| AuthError::Malformed(Malformed::Payload))?;
         self.check_claims(&claims, jws.typ.as_deref())?;
+        #[cfg(feature = "remote")]
+        if let Some(revocation) = &self.inner.revocation {
+            // `jti` is a required claim whenever revocation is configured.
+            let jti = claims
+                .get("jti")
+                .and_then(Value::as_str)
+                .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
+            revocation.check(jti).await?;
+        }
         let authorities = self.inner.resolver.resolve(&claims);
         Ok(TokenClaims::build(
             claims,
@@ -279,16 +330,24 @@ impl Authenticator {
         alg: Algorithm,
     ) -> Result<Arc<VerifyingKey>, AuthError> {
         let source = &self.inner.keys;
-        let keys = source.current().map_err(|e| AuthError::KeysUnavailable {
-            retry_after: e.retry_after,
-        })?;
+        let keys = match source.current() {
+            Ok(keys) => keys,
+            // No keys at all: the source may fetch (or join a fetch under way), bounded by its
+            // timeout and cooldown; otherwise 503.
+            Err(unavailable) => source
+                .refresh(kid)
+                .await
+                .ok_or(AuthError::KeysUnavailable {
+                    retry_after: unavailable.retry_after,
+                })?,
+        };
         match keys.find(kid, alg) {
             KeyLookup::Found(key) => return Ok(Arc::clone(key)),
             KeyLookup::Mismatch => return Err(AuthError::KeyMismatch),
             KeyLookup::Unknown => {}
         }
         // Unknown kid: the source may refresh (rate-limited on its side) and try once more.
-        let Some(fresh) = source.refresh_for_unknown_kid(kid).await else {
+        let Some(fresh) = source.refresh(kid).await else {
             return Err(AuthError::UnknownKey);
         };
         match fresh.find(kid, alg) {
@@ -374,7 +433,7 @@ fn typ_matches(got: &str, want: &str) -> bool {
 
 fn log_rejection(e: &AuthError, kid: Option<&str>) {
     match e {
-        AuthError::KeysUnavailable { .. } => {
+        AuthError::KeysUnavailable { .. } | AuthError::RevocationUnavailable { .. } => {
             tracing::warn!(
                 outcome = "unavailable",
                 reason = e.reason(),

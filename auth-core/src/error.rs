@@ -70,6 +70,12 @@ pub enum AuthError {
     /// while failing closed.
     #[error("token revoked")]
     Revoked,
+    /// The revocation list cannot be confirmed and revocation fails closed (503).
+    #[error("revocation list unavailable")]
+    RevocationUnavailable {
+        /// Seconds the client should wait before retrying.
+        retry_after: u64,
+    },
     /// No verification keys could be obtained: not the caller's fault (503).
     #[error("verification keys unavailable")]
     KeysUnavailable {
@@ -151,7 +157,7 @@ impl AuthError {
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }
             | Self::InsufficientScope { .. } => 403,
-            Self::KeysUnavailable { .. } => 503,
+            Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => 503,
             _ => 401,
         }
     }
@@ -177,6 +183,7 @@ impl AuthError {
             Self::WrongType => "wrong_type",
             Self::Revoked => "revoked",
             Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::RevocationUnavailable { .. } => "revocation_unavailable",
             Self::InsufficientRole { .. } => "insufficient_role",
             Self::InsufficientGroup { .. } => "insufficient_group",
             Self::InsufficientScope { .. } => "insufficient_scope",
@@ -208,7 +215,9 @@ impl AuthError {
             }
             Self::WrongType => "Invalid token type",
             Self::Revoked => "Token has been revoked",
-            Self::KeysUnavailable { .. } => "Authentication service unavailable",
+            Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => {
+                "Authentication service unavailable"
+            }
             Self::InsufficientRole { required, all } => {
                 let kind = if *all { "all" } else { "one" };
                 return Cow::Owned(format!(
@@ -233,7 +242,7 @@ impl AuthError {
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }
             | Self::InsufficientScope { .. } => Some(Challenge::InsufficientScope),
-            Self::KeysUnavailable { .. } => None,
+            Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => None,
             _ => Some(Challenge::InvalidToken),
         }
     }
@@ -266,7 +275,9 @@ impl AuthError {
     /// Seconds for a `Retry-After` header (503 only).
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::KeysUnavailable { retry_after } => Some(*retry_after),
+            Self::KeysUnavailable { retry_after } | Self::RevocationUnavailable { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }

@@ -19,7 +19,8 @@
 //!
 //! | feature | default | |
 //! |---|---|---|
-//! | `testkit` | no | test helpers for your own tests |
+//! | `remote` | yes | key sets from the issuer (OIDC discovery, `jwks_endpoint`), rotation, outages, revocation denylist |
+//! | `testkit` | no | test helpers for your own tests; with `remote`, a local test issuer |
 //!
 //! ## Verifying a token in non-HTTP code
 //!
@@ -90,6 +91,8 @@ mod error;
 mod jws;
 mod keys;
 mod policy;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod resolver;
 #[cfg(feature = "testkit")]
 pub mod testkit;

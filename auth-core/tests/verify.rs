@@ -483,7 +483,7 @@ impl KeySource for Rotating {
             self.after.clone()
         })
     }
-    fn refresh_for_unknown_kid<'a>(&'a self, _kid: Option<&'a str>) -> RefreshFuture<'a> {
+    fn refresh<'a>(&'a self, _kid: Option<&'a str>) -> RefreshFuture<'a> {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         let after = self.after.clone();
         Box::pin(async move { Some(after) })

@@ -31,6 +31,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::ENV_PREFIX;
+#[cfg(feature = "remote")]
+pub(crate) use validate::is_loopback;
 
 /// A secret string (shared HMAC secret, revocation bearer): never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]

@@ -157,6 +157,11 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         }
     }
 
+    // A token without `jti` cannot be revoked: where revocation is promised, require it.
+    if b.revocation_endpoint.is_some() && !required_claims.iter().any(|c| c == "jti") {
+        required_claims.push("jti".to_owned());
+    }
+
     let require_typ = b.require_typ.map(|t| t.trim().to_owned());
     if require_typ.as_deref() == Some("") {
         p.add(

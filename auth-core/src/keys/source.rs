@@ -14,15 +14,15 @@ pub struct KeysUnavailable {
     pub retry_after: u64,
 }
 
-/// The future returned by [`KeySource::refresh_for_unknown_kid`].
+/// The future returned by [`KeySource::refresh`].
 pub type RefreshFuture<'a> = Pin<Box<dyn Future<Output = Option<Arc<KeySet>>> + Send + 'a>>;
 
 /// Supplies the keys tokens are verified with.
 ///
 /// [`current`](Self::current) is called for every token and must be cheap and never wait on
 /// I/O or on a lock held across I/O: return a snapshot. Sources that can fetch keys
-/// implement [`refresh_for_unknown_kid`](Self::refresh_for_unknown_kid), rate-limited on
-/// their side, so that a forged `kid` can never turn into one request to the issuer.
+/// implement [`refresh`](Self::refresh), rate-limited on their side, so that a forged `kid`
+/// can never turn into one request to the issuer.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -41,10 +41,13 @@ pub trait KeySource: Send + Sync + 'static {
     /// The keys to use now.
     fn current(&self) -> Result<Arc<KeySet>, KeysUnavailable>;
 
-    /// No key matched the token's `kid`: a fetching source may refresh (at most once per
-    /// cooldown, one fetch shared by concurrent callers) and return the new set. `None`
-    /// means "nothing new"; the default never fetches.
-    fn refresh_for_unknown_kid<'a>(&'a self, kid: Option<&'a str>) -> RefreshFuture<'a> {
+    /// The current keys cannot verify a token (no key has its `kid`, or [`current`]
+    /// failed): a fetching source may refresh (at most once per cooldown, one fetch shared by
+    /// concurrent callers) and return the new set. `None` means "nothing new"; the default
+    /// never fetches.
+    ///
+    /// [`current`]: Self::current
+    fn refresh<'a>(&'a self, kid: Option<&'a str>) -> RefreshFuture<'a> {
         let _ = kid;
         Box::pin(std::future::ready(None))
     }

@@ -6,6 +6,8 @@
 //!   (`alg: none`, a lying `alg`, wrong `kid`, `jku`, embedded `jwk`, `crit`, tampered
 //!   payload or signature, an HMAC "signed" with a public key).
 //! - [`ManualClock`]: a clock your test moves, so expiry cases never sleep.
+//! - [`TestIssuer`]: a real HTTP issuer on `127.0.0.1:0` (discovery, JWKS, revocation list)
+//!   whose keys, answers and failures a test changes at run time, with request counters.
 //!
 //! ```
 //! use tollgate_core::testkit::{ManualClock, TestKey, TokenBuilder};
@@ -40,9 +42,11 @@
 //! # }
 //! ```
 
+mod issuer;
 mod key;
 mod token;
 
+pub use issuer::{Behavior, TestIssuer, DISCOVERY_PATH, JWKS_PATH, REVOCATION_PATH};
 pub use key::TestKey;
 pub use token::TokenBuilder;
 
