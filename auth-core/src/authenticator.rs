@@ -6,7 +6,7 @@ use crate::b64::decode_segment;
 use crate::claims::{numeric_date, TokenClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
-use crate::error::{AuthError, Malformed};
+use crate::error::{AuthError, ErrorResponse, Malformed};
 use crate::jws::{bearer_token, AuthorizationHeader, CompactJws};
 use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
 use crate::policy::Requirement;
@@ -210,6 +210,11 @@ impl Authenticator {
     /// The configuration.
     pub fn config(&self) -> &AuthConfig {
         &self.inner.config
+    }
+
+    /// The HTTP answer for an error: what every adapter sends.
+    pub fn error_response(&self, error: &AuthError) -> ErrorResponse {
+        error.to_response()
     }
 
     /// The decision for one request: the caller to install in the

@@ -10,7 +10,7 @@
 //! | [`Authenticator`] | verifies a token (header, algorithm allowlist, key, signature, claims) and decides per request |
 //! | [`KeySource`], [`KeySet`], [`StaticKeys`] | where keys come from; each key parsed once and bound to its algorithms |
 //! | [`TokenClaims`], [`RoleResolver`] | the verified caller: typed claims, roles, groups, scopes |
-//! | [`Requirement`] | anonymous, authenticated, roles (any / all), groups, scopes (wildcards), AND |
+//! | [`Requirement`], [`RoutePolicy`] | anonymous, authenticated, roles (any / all), groups, scopes (wildcards), AND; per route, authenticated by default |
 //! | [`AuthError`] | one error type; each knows its status, `WWW-Authenticate` and JSON body |
 //! | [`SecurityContext`] | the current caller, task-local, anywhere in the code serving a request |
 //! | [`testkit`] (feature `testkit`) | keys, JWKS, token minting (hostile ones too), a manual clock |
@@ -94,6 +94,7 @@ mod policy;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod resolver;
+mod route_policy;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -112,3 +113,4 @@ pub use keys::{
 };
 pub use policy::{any_scope_matches, scope_matches, Requirement};
 pub use resolver::{Authorities, ClaimPathResolver, RoleResolver};
+pub use route_policy::RoutePolicy;

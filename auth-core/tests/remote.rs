@@ -385,6 +385,32 @@ async fn clear_errors_for_a_broken_issuer() {
     let e = fetch_error(&issuer, config(&issuer).jwks_endpoint(issuer.jwks_url())).await;
     assert!(matches!(e, FetchError::TooLarge(_)), "{e:?}");
 
+    // Redirects may not leave https (or loopback http).
+    issuer.set_behavior(
+        JWKS_PATH,
+        Behavior::Redirect("http://keys.example.com/jwks".into()),
+    );
+    let e = fetch_error(&issuer, config(&issuer).jwks_endpoint(issuer.jwks_url())).await;
+    assert!(
+        matches!(
+            e,
+            FetchError::Transport {
+                reason: "redirect refused",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // A loopback redirect is followed.
+    issuer.set_behavior("/elsewhere", Behavior::Redirect(issuer.jwks_url()));
+    issuer.set_behavior(JWKS_PATH, Behavior::Normal);
+    let config_ok = config(&issuer)
+        .jwks_endpoint(format!("{}/elsewhere", issuer.issuer()))
+        .build()
+        .unwrap();
+    let keys = RemoteKeys::from_config(&config_ok, HttpFetcher::new(Duration::from_secs(1)));
+    assert!(keys.refresh_now().await.is_ok());
+
     issuer.set_behavior(JWKS_PATH, Behavior::Garbage);
     let e = fetch_error(&issuer, config(&issuer).jwks_endpoint(issuer.jwks_url()))
         .await

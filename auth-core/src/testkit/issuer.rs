@@ -40,6 +40,8 @@ pub enum Behavior {
     Hold,
     /// Close every connection without answering.
     RefuseConnections,
+    /// `302 Found` to this location.
+    Redirect(String),
 }
 
 #[derive(Default)]
@@ -273,6 +275,7 @@ async fn answer(
         Behavior::Status(code) => return respond(code, Bytes::new(), &[]),
         Behavior::Garbage => return respond(200, Bytes::from_static(b"<html>not json"), &[]),
         Behavior::Oversized(n) => return respond(200, Bytes::from(vec![b' '; n]), &[]),
+        Behavior::Redirect(to) => return respond(302, Bytes::new(), &[("location", to)]),
         Behavior::Normal | Behavior::RefuseConnections => {}
     }
     let s = lock(state).clone_documents();

@@ -1,0 +1,282 @@
+//! # tollgate-axum
+//!
+//! [tollgate](tollgate_core) for axum 0.8 (and any tower / hyper stack): every route requires
+//! a valid bearer token unless declared otherwise next to the route.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tollgate_axum::{allow_anonymous, requires_role, Claims, RouterExt, Tollgate};
+//! use tollgate_core::{AuthConfig, Authenticator, SecurityContext, StaticKeys};
+//!
+//! # fn keys() -> StaticKeys { StaticKeys::from_jwks(r#"{"keys":[]}"#).unwrap() }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let config = AuthConfig::builder().issuer("https://auth.example.com").audience("my-api").build().unwrap();
+//! let gate = Tollgate::new(Authenticator::builder(config).key_source(keys()).build().unwrap());
+//!
+//! let app: Router = Router::new()
+//!     .route("/api/me", get(|Claims(c): Claims| async move { c.sub().unwrap_or("").to_owned() }))
+//!     .route_with(&gate, "/api/health", get(|| async { "ok" }), allow_anonymous())
+//!     .route_with(&gate, "/api/admin/stats", get(|| async { "42" }), requires_role(["admin"]))
+//!     .layer(gate.layer()); // the one line: every route above, and unknown paths, are protected
+//! # let _ = app;
+//! # }
+//! ```
+//!
+//! - [`Tollgate::layer`] is a tower layer. Added with `Router::layer` after the routes (as
+//!   every axum layer), it runs after routing and reads axum's `MatchedPath`, so the
+//!   requirement is looked up by the exact route axum chose, never by a second router.
+//!   Paths that match no route require authentication too: 401 without a token, 404 with.
+//! - Requirements are declared next to the route with [`RouterExt::route_with`]; a route
+//!   declared with plain `Router::route` requires authentication. Nothing can open a route but
+//!   an explicit [`allow_anonymous`].
+//! - Requirements are checked before the handler runs, so before any body extractor: a 403
+//!   never turns into a 422.
+//! - The caller is in the [`SecurityContext`](tollgate_core::SecurityContext) for the
+//!   handler and everything it calls, and gone after the response; [`Claims`] and
+//!   `Option<Claims>` extract it.
+//! - Status, body and `WWW-Authenticate` come from the core's
+//!   [`AuthError`](tollgate_core::AuthError); this crate only copies them.
+
+use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts, Request};
+use axum::http::header::{HeaderValue, AUTHORIZATION};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::Router;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tollgate_core::{
+    AuthError, Authenticator, AuthorizationHeader, ErrorResponse, Requirement, RoutePolicy,
+    SecurityContext, TokenClaims,
+};
+
+/// Anyone may call the route; a valid token still identifies the caller.
+pub fn allow_anonymous() -> Requirement {
+    Requirement::Anonymous
+}
+/// The caller needs at least one of `roles` (403 otherwise).
+pub fn requires_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
+    Requirement::any_role(roles)
+}
+/// The caller needs every one of `roles`.
+pub fn requires_all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
+    Requirement::all_roles(roles)
+}
+/// The caller must be in at least one of `groups`.
+pub fn requires_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Requirement {
+    Requirement::any_group(groups)
+}
+
+/// The authenticator and the per-route requirements of one application.
+#[derive(Clone)]
+pub struct Tollgate {
+    authenticator: Authenticator,
+    policy: Arc<Mutex<RoutePolicy>>,
+    prefix: String,
+}
+
+impl Tollgate {
+    /// A gate for `authenticator`, with no route declared yet.
+    pub fn new(authenticator: Authenticator) -> Self {
+        Self {
+            authenticator,
+            policy: Arc::new(Mutex::new(RoutePolicy::new())),
+            prefix: String::new(),
+        }
+    }
+
+    /// A handle for a router that will be nested under `prefix`: routes declared through it
+    /// are recorded with the full path axum reports (`/api` + `/me`).
+    pub fn nested(&self, prefix: &str) -> Self {
+        Self {
+            prefix: format!("{}{}", self.prefix, prefix.trim_end_matches('/')),
+            ..self.clone()
+        }
+    }
+
+    /// The authenticator.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// Records `requirement` for the route `path` (as written in `Router::route`).
+    pub fn declare(&self, path: &str, requirement: Requirement) {
+        let full = format!("{}{}", self.prefix, path);
+        self.policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&full, requirement);
+    }
+
+    /// The policy as declared so far.
+    pub fn policy(&self) -> RoutePolicy {
+        self.policy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The tower layer. Add it with `Router::layer` after the routes. It takes the routes
+    /// declared up to this call; routes declared later require authentication.
+    pub fn layer(&self) -> TollgateLayer {
+        TollgateLayer {
+            authenticator: self.authenticator.clone(),
+            policy: Arc::new(self.policy()),
+        }
+    }
+}
+
+/// `Router::route` plus the route's requirement.
+pub trait RouterExt<S> {
+    /// Adds the route and records its requirement with `gate`.
+    #[must_use]
+    fn route_with(
+        self,
+        gate: &Tollgate,
+        path: &str,
+        method_router: MethodRouter<S>,
+        requirement: Requirement,
+    ) -> Self;
+}
+
+impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
+    fn route_with(
+        self,
+        gate: &Tollgate,
+        path: &str,
+        method_router: MethodRouter<S>,
+        requirement: Requirement,
+    ) -> Self {
+        gate.declare(path, requirement);
+        self.route(path, method_router)
+    }
+}
+
+/// The tower layer of [`Tollgate::layer`].
+#[derive(Clone)]
+pub struct TollgateLayer {
+    authenticator: Authenticator,
+    policy: Arc<RoutePolicy>,
+}
+
+impl<S> tower_layer::Layer<S> for TollgateLayer {
+    type Service = TollgateService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TollgateService {
+            inner,
+            authenticator: self.authenticator.clone(),
+            policy: Arc::clone(&self.policy),
+        }
+    }
+}
+
+/// The service of [`TollgateLayer`].
+#[derive(Clone)]
+pub struct TollgateService<S> {
+    inner: S,
+    authenticator: Authenticator,
+    policy: Arc<RoutePolicy>,
+}
+
+impl<S> tower_service::Service<Request> for TollgateService<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The clone that was driven to readiness handles this request (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let authenticator = self.authenticator.clone();
+        let pattern = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        let requirement = Arc::clone(self.policy.requirement(request.method().as_str(), pattern));
+        Box::pin(async move {
+            let header = AuthorizationHeader::from_values(
+                request
+                    .headers()
+                    .get_all(AUTHORIZATION)
+                    .iter()
+                    .map(HeaderValue::as_bytes),
+            );
+            match authenticator.authorize(header, &requirement).await {
+                Ok(caller) => SecurityContext::scope(caller, inner.call(request)).await,
+                Err(error) => Ok(error_response(&authenticator.error_response(&error))),
+            }
+        })
+    }
+}
+
+/// The core's answer as an axum response.
+pub fn error_response(answer: &ErrorResponse) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut response = (status, answer.body.clone()).into_response();
+    for (name, value) in answer.headers() {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// An [`AuthError`] raised in a handler (`SecurityContext::require_role(..)?`) becomes the
+/// core's answer (403 for a missing role, never 401 or 500).
+#[derive(Debug)]
+pub struct AuthRejection(pub AuthError);
+
+impl From<AuthError> for AuthRejection {
+    fn from(e: AuthError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        error_response(&self.0.to_response())
+    }
+}
+
+/// The authenticated caller; rejects with 401 on an anonymous request. `Option<Claims>`
+/// never rejects.
+#[derive(Debug, Clone)]
+pub struct Claims(pub TokenClaims);
+
+impl<S: Send + Sync> FromRequestParts<S> for Claims {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        SecurityContext::require()
+            .map(Claims)
+            .map_err(AuthRejection)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        _parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(SecurityContext::get().map(Claims))
+    }
+}
