@@ -69,12 +69,19 @@ impl Requirement {
     pub fn and(self, other: Requirement) -> Self {
         match (self, other) {
             (Self::Anonymous, r) | (r, Self::Anonymous) => r,
+            (a, b) if a == b => a,
             (Self::All(mut a), Self::All(b)) => {
-                a.extend(b);
+                for r in b {
+                    if !a.contains(&r) {
+                        a.push(r);
+                    }
+                }
                 Self::All(a)
             }
             (Self::All(mut a), r) | (r, Self::All(mut a)) => {
-                a.push(r);
+                if !a.contains(&r) {
+                    a.push(r);
+                }
                 Self::All(a)
             }
             (a, b) => Self::All(vec![a, b]),
