@@ -79,6 +79,15 @@ impl TestIssuer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        Self::start_on(listener, keys)
+    }
+
+    /// Starts an issuer on a listener you bound (a fixed loopback port for a development
+    /// setup, say).
+    ///
+    /// # Panics
+    /// If the listener has no local address.
+    pub fn start_on(listener: TcpListener, keys: &[&TestKey]) -> Self {
         let addr = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State {
             keys: keys.iter().map(|k| k.jwk()).collect(),

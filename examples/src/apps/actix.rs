@@ -1,0 +1,50 @@
+//! The Protected API on actix-web.
+
+use crate::services::{self, UserService};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use tollgate_actix::{allow_anonymous, requires_role, AuthRejection, Tollgate};
+use tollgate_core::Authenticator;
+
+async fn me() -> Result<HttpResponse, AuthRejection> {
+    Ok(HttpResponse::Ok().json(UserService.get_profile()?))
+}
+
+/// Registers the routes; `gate` records their requirements.
+pub fn configure(gate: &Tollgate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        cfg.service(web::resource("/api/me").route(web::get().to(me)))
+            .service(
+                gate.resource("/api/health", allow_anonymous())
+                    .route(web::get().to(|| async { HttpResponse::Ok().json(services::health()) })),
+            )
+            .service(
+                gate.resource("/api/admin/stats", requires_role(["admin"]))
+                    .route(
+                        web::get()
+                            .to(|| async { HttpResponse::Ok().json(services::admin_stats()) }),
+                    ),
+            )
+            .service(
+                gate.resource("/api/editor/drafts", requires_role(["editor", "admin"]))
+                    .route(
+                        web::get()
+                            .to(|| async { HttpResponse::Ok().json(services::editor_drafts()) }),
+                    ),
+            );
+    }
+}
+
+/// Serves the application on `listener` (runs its own actix system; blocks).
+pub fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> std::io::Result<()> {
+    let gate = Tollgate::new(authenticator);
+    actix_web::rt::System::new().block_on(async move {
+        HttpServer::new(move || {
+            App::new()
+                .wrap(gate.middleware())
+                .configure(configure(&gate))
+        })
+        .listen(listener)?
+        .run()
+        .await
+    })
+}

@@ -1,0 +1,45 @@
+//! The Protected API on axum.
+
+use crate::services::{self, UserService};
+use axum::routing::get;
+use axum::{Json, Router};
+use tollgate_axum::{allow_anonymous, requires_role, AuthRejection, RouterExt, Tollgate};
+use tollgate_core::Authenticator;
+
+/// The application.
+pub fn app(authenticator: Authenticator) -> Router {
+    let gate = Tollgate::new(authenticator);
+    let users = UserService;
+    Router::new()
+        .route(
+            "/api/me",
+            get(move || async move { users.get_profile().map(Json).map_err(AuthRejection) }),
+        )
+        .route_with(
+            &gate,
+            "/api/health",
+            get(|| async { Json(services::health()) }),
+            allow_anonymous(),
+        )
+        .route_with(
+            &gate,
+            "/api/admin/stats",
+            get(|| async { Json(services::admin_stats()) }),
+            requires_role(["admin"]),
+        )
+        .route_with(
+            &gate,
+            "/api/editor/drafts",
+            get(|| async { Json(services::editor_drafts()) }),
+            requires_role(["editor", "admin"]),
+        )
+        .layer(gate.layer())
+}
+
+/// Serves the application on `listener`.
+pub async fn serve(
+    authenticator: Authenticator,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(authenticator)).await
+}

@@ -1,0 +1,37 @@
+//! The Protected API on warp.
+
+use crate::services::{self, UserService};
+use tollgate_core::Authenticator;
+use tollgate_warp::{Protected, Tollgate};
+use warp::Filter;
+
+/// The application.
+pub fn app(authenticator: Authenticator) -> Protected {
+    let gate = Tollgate::new(authenticator);
+    let public = warp::path!("api" / "health")
+        .and(warp::get())
+        .map(|| warp::reply::json(&services::health()));
+    let me = warp::path!("api" / "me")
+        .and(warp::get())
+        .and_then(|| async {
+            UserService
+                .get_profile()
+                .map(|v| warp::reply::json(&v))
+                .map_err(tollgate_warp::reject)
+        });
+    let stats = warp::path!("api" / "admin" / "stats")
+        .and(warp::get())
+        .and(gate.requires_role(["admin"]))
+        .map(|| warp::reply::json(&services::admin_stats()));
+    let drafts = warp::path!("api" / "editor" / "drafts")
+        .and(warp::get())
+        .and(gate.requires_role(["editor", "admin"]))
+        .map(|| warp::reply::json(&services::editor_drafts()));
+    let protected = me.or(stats).unify().or(drafts).unify();
+    gate.protect(public, protected)
+}
+
+/// Serves the application on `listener`.
+pub async fn serve(authenticator: Authenticator, listener: tokio::net::TcpListener) {
+    app(authenticator).serve(listener).await;
+}
