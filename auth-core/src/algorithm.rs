@@ -33,6 +33,10 @@ pub enum Algorithm {
     HS384,
     /// HMAC with SHA-512 (shared secret).
     HS512,
+    /// ML-DSA-65 (FIPS 204), post-quantum; JWK `kty: AKP`. Needs the `ml-dsa` feature.
+    MlDsa65,
+    /// ML-DSA-87 (FIPS 204), post-quantum; JWK `kty: AKP`. Needs the `ml-dsa` feature.
+    MlDsa87,
 }
 
 /// The family of key an algorithm verifies with.
@@ -46,6 +50,10 @@ pub enum KeyFamily {
     Ed25519,
     /// Shared secret (`kty: oct`).
     Symmetric,
+    /// ML-DSA-65 public key (`kty: AKP`, `alg: ML-DSA-65`).
+    MlDsa65,
+    /// ML-DSA-87 public key (`kty: AKP`, `alg: ML-DSA-87`).
+    MlDsa87,
 }
 
 /// Elliptic curves usable for ECDSA.
@@ -59,7 +67,7 @@ pub enum Curve {
 
 impl Algorithm {
     /// Every algorithm, in a stable order (used in messages).
-    pub const ALL: [Algorithm; 12] = [
+    pub const ALL: [Algorithm; 14] = [
         Self::RS256,
         Self::RS384,
         Self::RS512,
@@ -72,6 +80,8 @@ impl Algorithm {
         Self::HS256,
         Self::HS384,
         Self::HS512,
+        Self::MlDsa65,
+        Self::MlDsa87,
     ];
 
     /// The registered JWS name, e.g. `"RS256"`.
@@ -89,6 +99,8 @@ impl Algorithm {
             Self::HS256 => "HS256",
             Self::HS384 => "HS384",
             Self::HS512 => "HS512",
+            Self::MlDsa65 => "ML-DSA-65",
+            Self::MlDsa87 => "ML-DSA-87",
         }
     }
 
@@ -102,6 +114,8 @@ impl Algorithm {
             Self::ES384 => KeyFamily::Ec(Curve::P384),
             Self::EdDSA => KeyFamily::Ed25519,
             Self::HS256 | Self::HS384 | Self::HS512 => KeyFamily::Symmetric,
+            Self::MlDsa65 => KeyFamily::MlDsa65,
+            Self::MlDsa87 => KeyFamily::MlDsa87,
         }
     }
 
@@ -117,6 +131,14 @@ impl Algorithm {
             Self::HS384 => Some(48),
             Self::HS512 => Some(64),
             _ => None,
+        }
+    }
+
+    /// Whether this build can verify the algorithm (ML-DSA needs the `ml-dsa` feature).
+    pub const fn is_supported(self) -> bool {
+        match self {
+            Self::MlDsa65 | Self::MlDsa87 => cfg!(feature = "ml-dsa"),
+            _ => true,
         }
     }
 

@@ -221,6 +221,10 @@ fn check_algorithms(p: &mut Problems, b: &AuthConfigBuilder) -> AlgorithmSet {
             continue;
         }
         match name.trim().parse::<Algorithm>() {
+            Ok(alg) if !alg.is_supported() => p.add(
+                &key,
+                format!("{alg} needs tollgate-core's `ml-dsa` feature (post-quantum signatures)"),
+            ),
             Ok(alg) => set.insert(alg),
             Err(_) => p.add(
                 &key,

@@ -44,6 +44,8 @@ struct Jwk {
     e: Option<String>,
     x: Option<String>,
     y: Option<String>,
+    #[serde(rename = "pub")]
+    public: Option<String>,
 }
 
 impl KeySet {
@@ -84,6 +86,28 @@ impl KeySet {
         let text = std::fs::read_to_string(path).map_err(|e| JwksError::Io(e.to_string()))?;
         Self::from_jwks(&text)
     }
+}
+
+/// Algorithm Key Pair (draft-ietf-cose-dilithium): `alg` names the scheme, `pub` the key.
+#[cfg(feature = "ml-dsa")]
+fn akp(
+    kid: Option<String>,
+    alg: Option<Algorithm>,
+    jwk: &Jwk,
+) -> Result<VerifyingKey, &'static str> {
+    let alg = alg.ok_or("AKP key without `alg`")?;
+    let public = decode_member(jwk.public.as_deref().ok_or("AKP key without `pub`")?)
+        .ok_or("member is not base64url")?;
+    VerifyingKey::ml_dsa(kid, alg, &public).map_err(|e| e.0)
+}
+
+#[cfg(not(feature = "ml-dsa"))]
+fn akp(
+    _kid: Option<String>,
+    _alg: Option<Algorithm>,
+    _jwk: &Jwk,
+) -> Result<VerifyingKey, &'static str> {
+    Err("AKP (ML-DSA) keys need the `ml-dsa` feature")
 }
 
 fn parse_jwk(raw: &Value) -> Result<VerifyingKey, &'static str> {
@@ -136,6 +160,7 @@ fn parse_jwk(raw: &Value) -> Result<VerifyingKey, &'static str> {
             let x = member(&jwk.x, "OKP key without `x`")?;
             VerifyingKey::ed25519(kid, alg, &x).map_err(|e| e.0)
         }
+        Some("AKP") => akp(kid, alg, &jwk),
         Some("oct") => Err("symmetric keys are never taken from a key set"),
         Some(_) => Err("unsupported `kty`"),
         None => Err("no `kty`"),

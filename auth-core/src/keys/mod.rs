@@ -125,6 +125,20 @@ impl VerifyingKey {
         Self::checked(kid, KeyFamily::Ed25519, alg, Material::Single(parsed))
     }
 
+    /// An ML-DSA public key (`alg` is `ML-DSA-65` or `ML-DSA-87`) from its raw encoding (JWK
+    /// `pub`) or SubjectPublicKeyInfo DER. Needs the `ml-dsa` feature.
+    #[cfg(feature = "ml-dsa")]
+    pub fn ml_dsa(kid: Option<String>, alg: Algorithm, key: &[u8]) -> Result<Self, KeyError> {
+        let (family, verification): (KeyFamily, &'static dyn VerificationAlgorithm) = match alg {
+            Algorithm::MlDsa65 => (KeyFamily::MlDsa65, &signature::ML_DSA_65),
+            Algorithm::MlDsa87 => (KeyFamily::MlDsa87, &signature::ML_DSA_87),
+            _ => return Err(KeyError("not an ML-DSA algorithm")),
+        };
+        let parsed = ParsedPublicKey::new(verification, key)
+            .map_err(|_| KeyError("invalid ML-DSA public key"))?;
+        Self::checked(kid, family, Some(alg), Material::Single(parsed))
+    }
+
     /// An HMAC shared secret (for `HS256`/`HS384`/`HS512` only).
     pub fn shared_secret(kid: Option<String>, secret: &[u8]) -> Result<Self, KeyError> {
         if secret.len() < 32 {
@@ -164,6 +178,8 @@ impl VerifyingKey {
             KeyFamily::Ec(Curve::P384) => Algorithm::ES384,
             KeyFamily::Ed25519 => Algorithm::EdDSA,
             KeyFamily::Symmetric => Algorithm::HS256,
+            KeyFamily::MlDsa65 => Algorithm::MlDsa65,
+            KeyFamily::MlDsa87 => Algorithm::MlDsa87,
         });
         if key.verifier(probe).is_none() {
             return Err(KeyError("key material rejected by the crypto library"));

@@ -19,6 +19,8 @@ enum Pair {
     Ec(EcdsaKeyPair),
     Ed(Ed25519KeyPair),
     Hmac(Vec<u8>),
+    #[cfg(feature = "ml-dsa")]
+    MlDsa(signature::PqdsaKeyPair),
 }
 
 /// A generated key pair (or HMAC secret) with a `kid` and its default algorithm.
@@ -83,6 +85,30 @@ impl TestKey {
         }
     }
 
+    /// An ML-DSA-65 key (feature `ml-dsa`).
+    #[cfg(feature = "ml-dsa")]
+    pub fn ml_dsa_65(kid: &str) -> Self {
+        let pair = signature::PqdsaKeyPair::generate(&signature::ML_DSA_65_SIGNING)
+            .expect("ML-DSA key generation");
+        Self {
+            kid: kid.to_owned(),
+            alg: Algorithm::MlDsa65,
+            pair: Pair::MlDsa(pair),
+        }
+    }
+
+    /// An ML-DSA-87 key (feature `ml-dsa`).
+    #[cfg(feature = "ml-dsa")]
+    pub fn ml_dsa_87(kid: &str) -> Self {
+        let pair = signature::PqdsaKeyPair::generate(&signature::ML_DSA_87_SIGNING)
+            .expect("ML-DSA key generation");
+        Self {
+            kid: kid.to_owned(),
+            alg: Algorithm::MlDsa87,
+            pair: Pair::MlDsa(pair),
+        }
+    }
+
     /// An HMAC secret for `alg` (HS256 / HS384 / HS512).
     ///
     /// # Panics
@@ -124,6 +150,10 @@ impl TestKey {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(pair.public_key().as_ref())})
             }
             Pair::Hmac(secret) => json!({"kty": "oct", "k": b64::encode(secret)}),
+            #[cfg(feature = "ml-dsa")]
+            Pair::MlDsa(pair) => {
+                json!({"kty": "AKP", "pub": b64::encode(pair.public_key().as_ref())})
+            }
         };
         jwk["kid"] = json!(self.kid);
         jwk["alg"] = json!(self.alg.as_str());
@@ -143,6 +173,8 @@ impl TestKey {
             Pair::Ec(pair) => pair.public_key().as_der().ok()?.as_ref().to_vec(),
             Pair::Ed(pair) => pair.public_key().as_der().ok()?.as_ref().to_vec(),
             Pair::Hmac(_) => return None,
+            #[cfg(feature = "ml-dsa")]
+            Pair::MlDsa(pair) => pair.public_key().as_der().ok()?.as_ref().to_vec(),
         };
         Some(der)
     }
@@ -195,6 +227,13 @@ impl TestKey {
                 .to_vec(),
             Pair::Ed(pair) => pair.sign(message).as_ref().to_vec(),
             Pair::Hmac(secret) => hmac_sign(alg, secret, message),
+            #[cfg(feature = "ml-dsa")]
+            Pair::MlDsa(pair) => {
+                let mut sig = vec![0; pair.algorithm().signature_len()];
+                let n = pair.sign(message, &mut sig).expect("ML-DSA signing");
+                sig.truncate(n);
+                sig
+            }
         }
     }
 }
