@@ -136,10 +136,7 @@ impl Algorithm {
 
     /// Whether this build can verify the algorithm (ML-DSA needs the `ml-dsa` feature).
     pub const fn is_supported(self) -> bool {
-        match self {
-            Self::MlDsa65 | Self::MlDsa87 => cfg!(feature = "ml-dsa"),
-            _ => true,
-        }
+        !matches!(self, Self::MlDsa65 | Self::MlDsa87) || cfg!(feature = "ml-dsa")
     }
 
     /// A compact bit index, used for allowlists.

@@ -283,7 +283,7 @@ fn algorithm_rules() {
         problems(valid().accepted_algorithms(["RS256", "none", "RS257"])),
         [
             "auth_client.accepted_algorithms[1] \"none\" is never accepted: unsigned tokens prove nothing",
-            "auth_client.accepted_algorithms[2] \"RS257\" is not a supported algorithm; use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384, HS512",
+            "auth_client.accepted_algorithms[2] \"RS257\" is not a supported algorithm; use one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384, HS512, ML-DSA-65, ML-DSA-87",
         ]
     );
     assert_eq!(
@@ -293,6 +293,19 @@ fn algorithm_rules() {
     assert_eq!(
         problems(valid().accepted_algorithms(Vec::<String>::new())),
         ["auth_client.accepted_algorithms must list at least one algorithm, e.g. [\"RS256\"]"]
+    );
+}
+
+#[test]
+fn ml_dsa_is_an_asymmetric_algorithm() {
+    let c = valid()
+        .accepted_algorithms(["ML-DSA-65", "ML-DSA-87", "RS256"])
+        .build()
+        .unwrap();
+    assert_eq!(c.algorithms().iter().count(), 3);
+    assert_eq!(
+        problems(valid().accepted_algorithms(["HS256", "ML-DSA-65"]).shared_secret("x".repeat(32))),
+        ["auth_client.accepted_algorithms mixes shared-secret (HS256) and public-key (ML-DSA-65) algorithms; accept one kind only"]
     );
 }
 

@@ -45,6 +45,7 @@ struct Jwk {
     x: Option<String>,
     y: Option<String>,
     #[serde(rename = "pub")]
+    #[cfg_attr(not(feature = "ml-dsa"), allow(dead_code))]
     public: Option<String>,
 }
 
