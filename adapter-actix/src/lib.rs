@@ -36,7 +36,7 @@
 //!   handler and everything it calls; [`Claims`] and `Option<Claims>` extract it.
 //! - Status, body and `WWW-Authenticate` come from the core; this crate only copies them.
 
-use actix_web::body::EitherBody;
+use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
@@ -47,8 +47,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use tollgate_core::{
-    AuthError, Authenticator, AuthorizationHeader, ErrorResponse, Requirement, RoutePolicy,
-    SecurityContext, TokenClaims,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, ErrorResponse,
+    RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
+    AGENT_AUTHORIZATION,
 };
 
 /// Anyone may call the route; a valid token still identifies the caller.
@@ -66,6 +67,10 @@ pub fn requires_all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) ->
 /// The caller must be in at least one of `groups`.
 pub fn requires_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Requirement {
     Requirement::any_group(groups)
+}
+/// An agent token (`X-Agent-Authorization`) granting one of `scopes` (wildcards apply).
+pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Requirement {
+    Requirement::agent_scope(scopes)
 }
 
 /// The authenticator and the per-route requirements of one application.
@@ -160,7 +165,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
     type Transform = TollgateService<S>;
     type InitError = ();
@@ -192,7 +197,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
 
@@ -208,18 +213,34 @@ where
         );
         Box::pin(async move {
             let decision = {
-                let header = AuthorizationHeader::from_values(
-                    request
-                        .headers()
-                        .get_all(AUTHORIZATION)
-                        .map(|v| v.as_bytes()),
+                let headers = request.headers();
+                let header = |name| {
+                    AuthorizationHeader::from_values(headers.get_all(name).map(|v| v.as_bytes()))
+                };
+                let credentials = RequestCredentials::new(
+                    header(AUTHORIZATION.as_str()),
+                    header(AGENT_AUTHORIZATION),
                 );
-                authenticator.authorize(header, &requirement).await
+                authenticator
+                    .authorize_request(credentials, &requirement)
+                    .await
             };
             match decision {
-                Ok(caller) => SecurityContext::scope(caller, service.call(request))
-                    .await
-                    .map(ServiceResponse::map_into_left_body),
+                Ok(caller) => {
+                    let response = caller.scope(service.call(request)).await?;
+                    // An AuthError raised by the handler: answer as the core says.
+                    let raised = response
+                        .response()
+                        .extensions()
+                        .get::<HandlerError>()
+                        .map(|h| h.0.clone());
+                    if let Some(error) = raised {
+                        let rendered = http_response(&authenticator.error_response(&error));
+                        let (req, _) = response.into_parts();
+                        return Ok(ServiceResponse::new(req, rendered).map_into_right_body());
+                    }
+                    Ok(response.map_into_left_body())
+                }
                 Err(error) => {
                     let response = http_response(&authenticator.error_response(&error));
                     Ok(request.into_response(response).map_into_right_body())
@@ -262,9 +283,18 @@ impl ResponseError for AuthRejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        http_response(&self.0.to_response())
+        let mut response = http_response(&self.0.to_response());
+        response
+            .extensions_mut()
+            .insert(HandlerError(self.0.clone()));
+        response
     }
 }
+
+/// Carries a handler's [`AuthError`] to the middleware, which renders it with the
+/// authenticator (so an error-body hook applies there too).
+#[derive(Clone)]
+struct HandlerError(AuthError);
 
 /// The authenticated caller; rejects with 401 on an anonymous request. `Option<Claims>`
 /// never rejects.
@@ -281,5 +311,19 @@ impl FromRequest for Claims {
                 .map(Claims)
                 .map_err(AuthRejection),
         )
+    }
+}
+
+/// The verified agent of `X-Agent-Authorization`, on routes that require an agent scope;
+/// rejects with 401 elsewhere. `Option<Agent>` never rejects.
+#[derive(Debug, Clone)]
+pub struct Agent(pub AgentClaims);
+
+impl FromRequest for Agent {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(_req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(AgentContext::require().map(Agent).map_err(AuthRejection))
     }
 }

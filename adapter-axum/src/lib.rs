@@ -51,8 +51,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tollgate_core::{
-    AuthError, Authenticator, AuthorizationHeader, ErrorResponse, Requirement, RoutePolicy,
-    SecurityContext, TokenClaims,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, ErrorResponse,
+    RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
+    AGENT_AUTHORIZATION,
 };
 
 /// Anyone may call the route; a valid token still identifies the caller.
@@ -70,6 +71,10 @@ pub fn requires_all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) ->
 /// The caller must be in at least one of `groups`.
 pub fn requires_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Requirement {
     Requirement::any_group(groups)
+}
+/// An agent token (`X-Agent-Authorization`) granting one of `scopes` (wildcards apply).
+pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Requirement {
+    Requirement::agent_scope(scopes)
 }
 
 /// The authenticator and the per-route requirements of one application.
@@ -211,15 +216,32 @@ where
             .map(MatchedPath::as_str);
         let requirement = Arc::clone(self.policy.requirement(request.method().as_str(), pattern));
         Box::pin(async move {
-            let header = AuthorizationHeader::from_values(
-                request
-                    .headers()
-                    .get_all(AUTHORIZATION)
-                    .iter()
-                    .map(HeaderValue::as_bytes),
-            );
-            match authenticator.authorize(header, &requirement).await {
-                Ok(caller) => SecurityContext::scope(caller, inner.call(request)).await,
+            let decision = {
+                let headers = request.headers();
+                let header = |name| {
+                    AuthorizationHeader::from_values(
+                        headers.get_all(name).iter().map(HeaderValue::as_bytes),
+                    )
+                };
+                let credentials = RequestCredentials::new(
+                    header(AUTHORIZATION.as_str()),
+                    header(AGENT_AUTHORIZATION),
+                );
+                authenticator
+                    .authorize_request(credentials, &requirement)
+                    .await
+            };
+            match decision {
+                Ok(caller) => {
+                    let mut response = caller.scope(inner.call(request)).await?;
+                    // An AuthError raised by the handler: answer as the core says.
+                    if let Some(HandlerError(error)) =
+                        response.extensions_mut().remove::<HandlerError>()
+                    {
+                        response = error_response(&authenticator.error_response(&error));
+                    }
+                    Ok(response)
+                }
                 Err(error) => Ok(error_response(&authenticator.error_response(&error))),
             }
         })
@@ -249,9 +271,16 @@ impl From<AuthError> for AuthRejection {
     }
 }
 
+/// Carries a handler's [`AuthError`] to the layer, which renders it with the
+/// authenticator (so an error-body hook applies there too).
+#[derive(Clone)]
+struct HandlerError(AuthError);
+
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        error_response(&self.0.to_response())
+        let mut response = error_response(&self.0.to_response());
+        response.extensions_mut().insert(HandlerError(self.0));
+        response
     }
 }
 
@@ -278,5 +307,29 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(SecurityContext::get().map(Claims))
+    }
+}
+
+/// The verified agent of `X-Agent-Authorization`, on routes that require an agent scope;
+/// rejects with 401 elsewhere. `Option<Agent>` never rejects.
+#[derive(Debug, Clone)]
+pub struct Agent(pub AgentClaims);
+
+impl<S: Send + Sync> FromRequestParts<S> for Agent {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        AgentContext::require().map(Agent).map_err(AuthRejection)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Agent {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        _parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(AgentContext::get().map(Agent))
     }
 }

@@ -46,8 +46,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tollgate_core::{
-    AuthError, Authenticator, AuthorizationHeader, ErrorResponse, Requirement, SecurityContext,
-    TokenClaims,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, Caller,
+    ErrorResponse, Requirement, SecurityContext, TokenClaims, AGENT_AUTHORIZATION,
 };
 use warp::filters::BoxedFilter;
 use warp::http::{self, header::AUTHORIZATION, HeaderValue, StatusCode};
@@ -79,11 +79,17 @@ pub fn error_response(answer: &ErrorResponse) -> Response {
     response
 }
 
-/// Recovery for tollgate rejections; other rejections pass on unchanged.
-pub async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
-    match rejection.find::<AuthRejection>() {
-        Some(AuthRejection(e)) => Ok(error_response(&e.to_response())),
-        None => Err(rejection),
+/// Recovery for tollgate rejections (rendered by `authenticator`, so an error-body hook
+/// applies); other rejections pass on unchanged.
+pub fn recover(
+    authenticator: Authenticator,
+) -> impl Fn(Rejection) -> std::future::Ready<Result<Response, Rejection>> + Clone + Send + Sync + 'static
+{
+    move |rejection: Rejection| {
+        std::future::ready(match rejection.find::<AuthRejection>() {
+            Some(AuthRejection(e)) => Ok(error_response(&authenticator.error_response(e))),
+            None => Err(rejection),
+        })
     }
 }
 
@@ -149,6 +155,40 @@ impl Tollgate {
         self.requires(Requirement::any_group(groups))
     }
 
+    /// Marker: an agent token (`X-Agent-Authorization`) granting one of `scopes` (wildcards
+    /// apply): 401 when it is missing or invalid, 403 without a matching scope.
+    pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        &self,
+        scopes: I,
+    ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+        let enabled = self.authenticator.config().enabled();
+        let requirement = std::sync::Arc::new(Requirement::agent_scope(scopes));
+        warp::header::headers_cloned()
+            .and_then(move |headers: warp::http::HeaderMap| {
+                let requirement = std::sync::Arc::clone(&requirement);
+                async move {
+                    if !enabled {
+                        return Ok(());
+                    }
+                    match AgentContext::get() {
+                        Some(_) => SecurityContext::check(&requirement).map_err(reject),
+                        // The service verified the agent token if one was sent: absent here
+                        // means it was missing, or did not verify.
+                        None if headers.contains_key(AGENT_AUTHORIZATION) => {
+                            Err(reject(AuthError::InvalidAgentToken))
+                        }
+                        None => Err(reject(AuthError::MissingAgentToken)),
+                    }
+                }
+            })
+            .untuple_one()
+    }
+
+    /// Extracts the verified agent (401 when there is none).
+    pub fn agent(&self) -> impl Filter<Extract = (AgentClaims,), Error = Rejection> + Clone {
+        warp::any().and_then(|| async { AgentContext::require().map_err(reject) })
+    }
+
     /// Extracts the authenticated caller (401 on an anonymous request).
     pub fn claims(&self) -> impl Filter<Extract = (TokenClaims,), Error = Rejection> + Clone {
         warp::any().and_then(|| async { SecurityContext::require().map_err(reject) })
@@ -170,12 +210,13 @@ impl Tollgate {
         Q: Filter<Extract = (R2,), Error = Rejection> + Clone + Send + Sync + 'static,
         R2: Reply,
     {
+        let recover = recover(self.authenticator.clone());
         let public = public.map(|r: R1| r.into_response());
         let everything = public
             .clone()
             .or(protected.map(|r: R2| r.into_response()))
             .unify()
-            .recover(recover)
+            .recover(recover.clone())
             .unify()
             .boxed();
         let public = public.recover(recover).unify();
@@ -219,27 +260,34 @@ impl Protected {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let outcome = {
-            let header = AuthorizationHeader::from_values(
-                request
-                    .headers()
-                    .get_all(AUTHORIZATION)
-                    .iter()
-                    .map(HeaderValue::as_bytes),
-            );
-            self.authenticator
-                .authorize(header, &Requirement::Authenticated)
-                .await
+        let (outcome, agent) = {
+            let headers = request.headers();
+            let header = |name| {
+                AuthorizationHeader::from_values(
+                    headers.get_all(name).iter().map(HeaderValue::as_bytes),
+                )
+            };
+            let outcome = self
+                .authenticator
+                .authorize(header(AUTHORIZATION.as_str()), &Requirement::Authenticated)
+                .await;
+            // warp has no route metadata: verify an agent token whenever one is sent, and let
+            // the `requires_scope` markers decide; other routes ignore it.
+            let agent = match (&outcome, header(AGENT_AUTHORIZATION)) {
+                (Ok(Some(_)), agent @ AuthorizationHeader::One(_)) => {
+                    self.authenticator.authenticate_agent(agent).await.ok()
+                }
+                _ => None,
+            };
+            (outcome, agent)
         };
         let mut everything = warp::service(self.everything.clone());
         let mut public_only = warp::service(self.public_only.clone());
         let result = match outcome {
-            Ok(caller) => {
-                SecurityContext::scope(
-                    caller,
-                    tower_service::Service::call(&mut everything, request),
-                )
-                .await
+            Ok(user) => {
+                Caller::new(user, agent)
+                    .scope(tower_service::Service::call(&mut everything, request))
+                    .await
             }
             Err(error) => {
                 let response = SecurityContext::scope(

@@ -1,13 +1,14 @@
 //! [`Authenticator`]: from an `Authorization` header to verified [`TokenClaims`], and the
 //! per-request decision every adapter delegates to.
 
+use crate::agent::{AgentClaims, Caller};
 use crate::algorithm::Algorithm;
 use crate::b64::decode_segment;
 use crate::claims::{numeric_date, TokenClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
 use crate::error::{AuthError, ErrorResponse, Malformed};
-use crate::jws::{bearer_token, AuthorizationHeader, CompactJws};
+use crate::jws::{bearer_token, AuthorizationHeader, CompactJws, RequestCredentials};
 use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
 use crate::policy::Requirement;
 use crate::resolver::{ClaimPathResolver, RoleResolver};
@@ -59,8 +60,12 @@ pub struct Authenticator {
     inner: Arc<Inner>,
 }
 
+/// Shapes the JSON body of an error answer (status and `WWW-Authenticate` stay the core's).
+type BodyRenderer = dyn Fn(&AuthError) -> String + Send + Sync;
+
 struct Inner {
     config: AuthConfig,
+    body: Option<Arc<BodyRenderer>>,
     keys: Arc<dyn KeySource>,
     resolver: Arc<dyn RoleResolver>,
     clock: Arc<dyn Clock>,
@@ -71,6 +76,7 @@ struct Inner {
 /// Assembles an [`Authenticator`]; every part but the configuration has a default.
 pub struct AuthenticatorBuilder {
     config: AuthConfig,
+    body: Option<Arc<BodyRenderer>>,
     keys: Option<Arc<dyn KeySource>>,
     resolver: Option<Arc<dyn RoleResolver>>,
     clock: Option<Arc<dyn Clock>>,
@@ -110,6 +116,33 @@ impl AuthenticatorBuilder {
     /// configuration's claim paths.
     pub fn role_resolver(mut self, resolver: impl RoleResolver) -> Self {
         self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Shapes the JSON body of every error answer, in every adapter. Status,
+    /// `WWW-Authenticate` and `Retry-After` stay the core's, so clients and RFC 6750 tooling
+    /// keep working. Use only the error's public parts ([`AuthError::detail`],
+    /// [`AuthError::reason`], [`AuthError::status`]): never token data.
+    ///
+    /// ```
+    /// # use tollgate_core::{AuthConfig, Authenticator, AuthError, StaticKeys, KeySet};
+    /// # let config = AuthConfig::builder().issuer("https://a.example").audience("api").build().unwrap();
+    /// let auth = Authenticator::builder(config)
+    ///     # .key_source(StaticKeys::new(KeySet::new()))
+    ///     .error_body(|e: &AuthError| {
+    ///         serde_json::json!({"error": {"code": e.reason(), "message": e.detail()}}).to_string()
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let r = auth.error_response(&AuthError::Expired);
+    /// assert_eq!(r.status, 401);
+    /// assert_eq!(r.body, r#"{"error":{"code":"expired","message":"Token has expired"}}"#);
+    /// ```
+    pub fn error_body(
+        mut self,
+        render: impl Fn(&AuthError) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.body = Some(Arc::new(render));
         self
     }
 
@@ -184,6 +217,7 @@ impl AuthenticatorBuilder {
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 config,
+                body: self.body,
                 keys,
                 resolver,
                 clock,
@@ -199,6 +233,7 @@ impl Authenticator {
     pub fn builder(config: AuthConfig) -> AuthenticatorBuilder {
         AuthenticatorBuilder {
             config,
+            body: None,
             keys: None,
             resolver: None,
             clock: None,
@@ -214,44 +249,88 @@ impl Authenticator {
 
     /// The HTTP answer for an error: what every adapter sends.
     pub fn error_response(&self, error: &AuthError) -> ErrorResponse {
-        error.to_response()
+        let mut response = error.to_response();
+        if let Some(render) = &self.inner.body {
+            response.body = render(error);
+        }
+        response
     }
 
-    /// The decision for one request: the caller to install in the
-    /// [`SecurityContext`](crate::SecurityContext) (`None`: anonymous), or the error to
-    /// answer with.
-    ///
-    /// - Auth disabled: always `Ok(None)`.
-    /// - [`Requirement::Anonymous`]: a valid token gives its caller; a missing or invalid one
-    ///   gives `Ok(None)` (optional authentication never rejects).
-    /// - Anything else: the token must verify and the requirement must hold.
+    /// The decision for one request from its `Authorization` header only (see
+    /// [`authorize_request`](Self::authorize_request)).
     pub async fn authorize<'h>(
         &self,
         authorization: impl Into<AuthorizationHeader<'h>>,
         requirement: &Requirement,
     ) -> Result<Option<TokenClaims>, AuthError> {
+        let credentials =
+            RequestCredentials::new(authorization.into(), AuthorizationHeader::Absent);
+        self.authorize_request(credentials, requirement)
+            .await
+            .map(|caller| caller.user)
+    }
+
+    /// The decision for one request: the [`Caller`] to install around the handler
+    /// ([`Caller::scope`]), or the error to answer with.
+    ///
+    /// - Auth disabled: always an anonymous caller (requirements are not enforced).
+    /// - [`Requirement::Anonymous`]: a valid token gives its caller; a missing or invalid one
+    ///   gives an anonymous caller (optional authentication never rejects).
+    /// - Anything else: the token must verify and the requirement must hold; the agent token
+    ///   is verified only when the requirement asks for an agent scope (other routes ignore
+    ///   `X-Agent-Authorization`).
+    pub async fn authorize_request(
+        &self,
+        credentials: RequestCredentials<'_>,
+        requirement: &Requirement,
+    ) -> Result<Caller, AuthError> {
         if !self.inner.config.enabled() {
-            return Ok(None);
+            return Ok(Caller::default());
         }
-        let authorization = authorization.into();
         if requirement.allows_anonymous() {
-            if authorization == AuthorizationHeader::Absent {
-                return Ok(None);
+            if credentials.authorization == AuthorizationHeader::Absent {
+                return Ok(Caller::default());
             }
-            return Ok(self.authenticate(authorization).await.ok());
+            let user = self.authenticate(credentials.authorization).await.ok();
+            return Ok(Caller::new(user, None));
         }
-        let claims = self.authenticate(authorization).await?;
-        if let Err(e) = requirement.check(Some(&claims)) {
+        let user = self.authenticate(credentials.authorization).await?;
+        let agent = if requirement.needs_agent() {
+            Some(
+                self.authenticate_agent(credentials.agent_authorization)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        if let Err(e) = requirement.check_with_agent(Some(&user), agent.as_ref()) {
             tracing::info!(
                 outcome = "denied",
                 reason = e.reason(),
-                sub = claims.sub(),
-                kid = claims.key_id(),
+                sub = user.sub(),
+                kid = user.key_id(),
                 "request denied"
             );
             return Err(e);
         }
-        Ok(Some(claims))
+        Ok(Caller::new(Some(user), agent))
+    }
+
+    /// Verifies an agent token (`X-Agent-Authorization`): 401
+    /// [`AuthError::MissingAgentToken`] when absent, [`AuthError::InvalidAgentToken`] when it
+    /// does not verify (503 errors pass through: an outage is not the agent's fault).
+    pub async fn authenticate_agent(
+        &self,
+        header: AuthorizationHeader<'_>,
+    ) -> Result<AgentClaims, AuthError> {
+        match self.authenticate(header).await {
+            Ok(claims) => Ok(AgentClaims::new(claims)),
+            Err(AuthError::MissingToken) => Err(AuthError::MissingAgentToken),
+            Err(
+                e @ (AuthError::KeysUnavailable { .. } | AuthError::RevocationUnavailable { .. }),
+            ) => Err(e),
+            Err(_) => Err(AuthError::InvalidAgentToken),
+        }
     }
 
     /// Verifies the bearer token of an `Authorization` header (`None`: no header).

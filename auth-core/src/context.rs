@@ -146,7 +146,7 @@ impl SecurityContext {
         Self::with(|c| match (requirement, c) {
             (Requirement::Anonymous, _) => Ok(()),
             (_, None) => Err(AuthError::NotAuthenticated),
-            (r, Some(c)) => r.check(Some(c)),
+            (r, Some(c)) => r.check_with_agent(Some(c), crate::AgentContext::get().as_ref()),
         })
     }
 }

@@ -102,6 +102,18 @@ pub enum AuthError {
         /// The scopes the resource asks for, sorted.
         required: Vec<String>,
     },
+    /// The route requires an agent token and none was sent.
+    #[error("missing agent token")]
+    MissingAgentToken,
+    /// The agent token was sent but is not valid (any reason; the reason is logged).
+    #[error("invalid agent token")]
+    InvalidAgentToken,
+    /// The agent's token grants none of the scopes the route requires.
+    #[error("insufficient agent scope")]
+    InsufficientAgentScope {
+        /// The scopes the route asks for, sorted.
+        required: Vec<String>,
+    },
     /// Code asked for the authenticated caller where there is none (anonymous request, or no
     /// [`SecurityContext`](crate::SecurityContext) at all).
     #[error("not authenticated")]
@@ -156,7 +168,8 @@ impl AuthError {
             Self::InvalidRequest => 400,
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }
-            | Self::InsufficientScope { .. } => 403,
+            | Self::InsufficientScope { .. }
+            | Self::InsufficientAgentScope { .. } => 403,
             Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => 503,
             _ => 401,
         }
@@ -188,6 +201,9 @@ impl AuthError {
             Self::InsufficientGroup { .. } => "insufficient_group",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::NotAuthenticated => "not_authenticated",
+            Self::MissingAgentToken => "missing_agent_token",
+            Self::InvalidAgentToken => "invalid_agent_token",
+            Self::InsufficientAgentScope { .. } => "insufficient_agent_scope",
         }
     }
 
@@ -232,16 +248,29 @@ impl AuthError {
                 return Cow::Owned(format!("Requires one of scopes: {}", python_list(required)))
             }
             Self::NotAuthenticated => "Not authenticated",
+            Self::MissingAgentToken => {
+                "Endpoint requires X-Agent-Authorization header (agent token)"
+            }
+            Self::InvalidAgentToken => "Invalid agent token",
+            Self::InsufficientAgentScope { required } => {
+                return Cow::Owned(format!(
+                    "Agent missing required scope; required one of: {}",
+                    python_list(required)
+                ))
+            }
         })
     }
 
     fn challenge(&self) -> Option<Challenge> {
         match self {
-            Self::MissingToken | Self::NotAuthenticated => Some(Challenge::Plain),
+            Self::MissingToken | Self::NotAuthenticated | Self::MissingAgentToken => {
+                Some(Challenge::Plain)
+            }
             Self::InvalidRequest => Some(Challenge::InvalidRequest),
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }
-            | Self::InsufficientScope { .. } => Some(Challenge::InsufficientScope),
+            | Self::InsufficientScope { .. }
+            | Self::InsufficientAgentScope { .. } => Some(Challenge::InsufficientScope),
             Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => None,
             _ => Some(Challenge::InvalidToken),
         }
@@ -263,7 +292,9 @@ impl AuthError {
             "Bearer error=\"{code}\", error_description=\"{}\"",
             quoted_string_content(&self.detail())
         );
-        if let Self::InsufficientScope { required } = self {
+        if let Self::InsufficientScope { required } | Self::InsufficientAgentScope { required } =
+            self
+        {
             value.push_str(&format!(
                 ", scope=\"{}\"",
                 quoted_string_content(&required.join(" "))

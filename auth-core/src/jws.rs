@@ -41,6 +41,29 @@ impl<'a> From<&'a str> for AuthorizationHeader<'a> {
     }
 }
 
+/// The credentials of one request: its `Authorization` and `X-Agent-Authorization`
+/// headers, as the adapter received them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestCredentials<'a> {
+    /// The `Authorization` header(s).
+    pub authorization: AuthorizationHeader<'a>,
+    /// The `X-Agent-Authorization` header(s).
+    pub agent_authorization: AuthorizationHeader<'a>,
+}
+
+impl<'a> RequestCredentials<'a> {
+    /// Both headers.
+    pub fn new(
+        authorization: AuthorizationHeader<'a>,
+        agent_authorization: AuthorizationHeader<'a>,
+    ) -> Self {
+        Self {
+            authorization,
+            agent_authorization,
+        }
+    }
+}
+
 /// The token of a `Bearer` credential, checked for size and `token68` syntax.
 pub(crate) fn bearer_token(
     header: AuthorizationHeader<'_>,

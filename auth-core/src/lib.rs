@@ -12,7 +12,7 @@
 //! | [`TokenClaims`], [`RoleResolver`] | the verified caller: typed claims, roles, groups, scopes |
 //! | [`Requirement`], [`RoutePolicy`] | anonymous, authenticated, roles (any / all), groups, scopes (wildcards), AND; per route, authenticated by default |
 //! | [`AuthError`] | one error type; each knows its status, `WWW-Authenticate` and JSON body |
-//! | [`SecurityContext`] | the current caller, task-local, anywhere in the code serving a request |
+//! | [`SecurityContext`], [`AgentContext`] | the current caller (and agent), task-local, anywhere in the code serving a request |
 //! | [`testkit`] (feature `testkit`) | keys, JWKS, token minting (hostile ones too), a manual clock |
 //!
 //! ## Features
@@ -79,6 +79,7 @@
 //! # }
 //! ```
 
+mod agent;
 mod algorithm;
 mod authenticator;
 mod b64;
@@ -98,6 +99,7 @@ mod route_policy;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use agent::{AgentClaims, AgentContext, Caller, AGENT_AUTHORIZATION};
 pub use algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily, UnknownAlgorithm};
 pub use authenticator::{Authenticator, AuthenticatorBuilder, SetupError};
 pub use claim_path::{ClaimPath, InvalidClaimPath};
@@ -106,7 +108,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{AuthConfig, AuthConfigBuilder, ConfigError, ConfigProblem, Secret};
 pub use context::SecurityContext;
 pub use error::{AuthError, ErrorResponse, Malformed};
-pub use jws::AuthorizationHeader;
+pub use jws::{AuthorizationHeader, RequestCredentials};
 pub use keys::{
     JwksError, KeyError, KeyLookup, KeySet, KeySource, KeysUnavailable, RefreshFuture, SkippedKey,
     StaticKeys, VerifyingKey,

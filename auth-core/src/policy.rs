@@ -1,5 +1,6 @@
 //! Who may call what: [`Requirement`], evaluated by the core for every adapter.
 
+use crate::agent::AgentClaims;
 use crate::claims::TokenClaims;
 use crate::error::AuthError;
 
@@ -30,6 +31,10 @@ pub enum Requirement {
     /// At least one of these scopes on the caller's token (sorted), with the wildcard rule of
     /// [`scope_matches`].
     AnyScope(Vec<String>),
+    /// An agent token (`X-Agent-Authorization`) granting at least one of these scopes
+    /// (sorted), with the wildcard rule of [`scope_matches`] (pico-client-auth's
+    /// `@requires_scope`).
+    AgentScope(Vec<String>),
     /// Every requirement of the list.
     All(Vec<Requirement>),
 }
@@ -57,6 +62,10 @@ impl Requirement {
     /// At least one of `groups`. An empty list admits nobody.
     pub fn any_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Self {
         Self::AnyGroup(sorted(groups))
+    }
+    /// An agent token with at least one of `scopes`. An empty list admits nobody.
+    pub fn agent_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Self {
+        Self::AgentScope(sorted(scopes))
     }
     /// At least one of `scopes`. An empty list admits nobody.
     pub fn any_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Self {
@@ -93,8 +102,26 @@ impl Requirement {
         matches!(self, Self::Anonymous)
     }
 
-    /// Checks the caller (`None`: no authenticated caller).
+    /// Whether checking needs the agent token.
+    pub fn needs_agent(&self) -> bool {
+        match self {
+            Self::AgentScope(_) => true,
+            Self::All(all) => all.iter().any(Self::needs_agent),
+            _ => false,
+        }
+    }
+
+    /// Checks the caller (`None`: no authenticated caller), without an agent.
     pub fn check(&self, caller: Option<&TokenClaims>) -> Result<(), AuthError> {
+        self.check_with_agent(caller, None)
+    }
+
+    /// Checks the caller and, for [`Requirement::AgentScope`], the agent.
+    pub fn check_with_agent(
+        &self,
+        caller: Option<&TokenClaims>,
+        agent: Option<&AgentClaims>,
+    ) -> Result<(), AuthError> {
         let claims = match (self, caller) {
             (Self::Anonymous, _) => return Ok(()),
             (_, None) => return Err(AuthError::NotAuthenticated),
@@ -140,7 +167,19 @@ impl Requirement {
                     })
                 }
             }
-            Self::All(all) => all.iter().try_for_each(|r| r.check(caller)),
+            Self::AgentScope(scopes) => {
+                let agent = agent.ok_or(AuthError::MissingAgentToken)?;
+                if any_scope_matches(agent.scopes(), scopes) {
+                    Ok(())
+                } else {
+                    Err(AuthError::InsufficientAgentScope {
+                        required: scopes.clone(),
+                    })
+                }
+            }
+            Self::All(all) => all
+                .iter()
+                .try_for_each(|r| r.check_with_agent(caller, agent)),
         }
     }
 }
