@@ -1,0 +1,945 @@
+//! The catalogue: each scenario runs over real HTTP against one adapter. The README lists
+//! them with one line each.
+
+use crate::harness::{Adapter, Harness, KEYS};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tollgate_core::testkit::{Behavior, TestIssuer, TestKey, JWKS_PATH};
+use tollgate_core::{
+    Algorithm, AuthError, Authorities, KeySet, Malformed, RoleResolver, StaticKeys,
+};
+
+type Map = serde_json::Map<String, Value>;
+
+const MISSING: AuthError = AuthError::MissingToken;
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A token signed by `key` over arbitrary header and payload segments.
+fn signed_raw(key: &TestKey, header: &str, payload: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload));
+    format!("{input}.{}", b64(&key.sign(input.as_bytes())))
+}
+
+// ----- tutorial -------------------------------------------------------------------------
+
+/// The tutorial's transcript, byte for byte.
+pub async fn tutorial_transcript<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.get("/api/health", None)
+        .await
+        .assert_ok(r#"{"status":"ok"}"#);
+    let r = app.get("/api/me", None).await;
+    assert_eq!(
+        r.body,
+        r#"{"detail":"Missing or invalid Authorization header"}"#
+    );
+    r.assert_error(&MISSING);
+    app.get("/api/me", Some(&h.with_roles(&["admin"])))
+        .await
+        .assert_ok(
+            r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":["admin"]}"#,
+        );
+    let r = app
+        .get("/api/admin/stats", Some(&h.with_roles(&["user"])))
+        .await;
+    assert_eq!(r.body, r#"{"detail":"Requires one of roles: ['admin']"}"#);
+    r.assert_error(&AuthError::InsufficientRole {
+        required: vec!["admin".into()],
+        all: false,
+    });
+    app.get("/api/admin/stats", Some(&h.with_roles(&["admin"])))
+        .await
+        .assert_ok(r#"{"users":42,"active":30}"#);
+    app.get("/api/editor/drafts", Some(&h.with_roles(&["editor"])))
+        .await
+        .assert_ok(r#"{"drafts":5}"#);
+}
+
+// ----- header handling ------------------------------------------------------------------
+
+async fn with_authorization<A: Adapter>(h: &Harness<A>, values: &[&[u8]]) -> crate::Reply {
+    let app = h.app().await;
+    let mut request = app.request(Method::GET, "/api/me");
+    for v in values {
+        request = request.header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(v).expect("header value"),
+        );
+    }
+    app.send(request).await
+}
+
+/// No `Authorization` header: 401, `WWW-Authenticate: Bearer` without an error code.
+pub async fn header_missing<A: Adapter>(h: &Harness<A>) {
+    with_authorization(h, &[]).await.assert_error(&MISSING);
+}
+
+/// Another scheme (`Basic`): treated as no bearer credentials.
+pub async fn header_wrong_scheme<A: Adapter>(h: &Harness<A>) {
+    let t = h.with_roles(&[]);
+    with_authorization(h, &[format!("Basic {t}").as_bytes()])
+        .await
+        .assert_error(&MISSING);
+}
+
+/// `bearer` in lower case is accepted (the scheme is case-insensitive).
+pub async fn header_lowercase_bearer<A: Adapter>(h: &Harness<A>) {
+    let t = h.with_roles(&[]);
+    assert_eq!(
+        with_authorization(h, &[format!("bearer {t}").as_bytes()])
+            .await
+            .status,
+        200
+    );
+}
+
+/// `Bearer ` with nothing after it: no credentials.
+pub async fn header_empty_token<A: Adapter>(h: &Harness<A>) {
+    with_authorization(h, &[b"Bearer "])
+        .await
+        .assert_error(&MISSING);
+}
+
+/// Several spaces between scheme and token are accepted (RFC 7235 `1*SP`).
+pub async fn header_extra_spaces<A: Adapter>(h: &Harness<A>) {
+    let t = h.with_roles(&[]);
+    assert_eq!(
+        with_authorization(h, &[format!("Bearer    {t}").as_bytes()])
+            .await
+            .status,
+        200
+    );
+}
+
+/// Two `Authorization` headers: 400 `invalid_request` (RFC 6750 §3.1).
+pub async fn header_two_authorization_headers<A: Adapter>(h: &Harness<A>) {
+    let t = h.with_roles(&[]);
+    let v = format!("Bearer {t}");
+    with_authorization(h, &[v.as_bytes(), v.as_bytes()])
+        .await
+        .assert_error(&AuthError::InvalidRequest);
+}
+
+/// A token over `max_token_bytes`: 401 before any decoding.
+pub async fn header_token_over_size_limit<A: Adapter>(h: &Harness<A>) {
+    let t = h
+        .token(&KEYS.rsa)
+        .claim("pad", json!("x".repeat(9000)))
+        .sign();
+    with_authorization(h, &[format!("Bearer {t}").as_bytes()])
+        .await
+        .assert_error(&AuthError::TokenTooLarge);
+}
+
+/// Non-ASCII bytes in the header: 401 malformed, never a 500.
+pub async fn header_non_ascii_bytes<A: Adapter>(h: &Harness<A>) {
+    with_authorization(h, &[b"Bearer \xe9\xff\xfe.abc.def"])
+        .await
+        .assert_error(&AuthError::Malformed(Malformed::NotToken68));
+}
+
+// ----- token structure ------------------------------------------------------------------
+
+async fn bearer<A: Adapter>(h: &Harness<A>, token: &str) -> crate::Reply {
+    h.app().await.get("/api/me", Some(token)).await
+}
+
+/// Two or four segments: malformed.
+pub async fn structure_wrong_segment_count<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let t = h.with_roles(&[]);
+    let (head, _) = t.rsplit_once('.').expect("three segments");
+    for bad in [head.to_owned(), format!("{t}.extra")] {
+        app.get("/api/me", Some(&bad))
+            .await
+            .assert_error(&AuthError::Malformed(Malformed::SegmentCount));
+    }
+}
+
+/// A segment that is not base64url: malformed.
+pub async fn structure_bad_base64<A: Adapter>(h: &Harness<A>) {
+    let t = h.with_roles(&[]);
+    let bad = format!("{}~~{}", &t[..10], &t[10..]);
+    bearer(h, &bad)
+        .await
+        .assert_error(&AuthError::Malformed(Malformed::Base64));
+}
+
+/// A header that is not JSON: malformed.
+pub async fn structure_header_not_json<A: Adapter>(h: &Harness<A>) {
+    let bad = format!("{}.{}.{}", b64(b"not json"), b64(b"{}"), b64(b"sig"));
+    bearer(h, &bad)
+        .await
+        .assert_error(&AuthError::Malformed(Malformed::Header));
+}
+
+/// A correctly signed payload that is not JSON: malformed.
+pub async fn structure_payload_not_json<A: Adapter>(h: &Harness<A>) {
+    let t = signed_raw(&KEYS.rsa, r#"{"alg":"RS256","kid":"rsa-1"}"#, b"not json");
+    bearer(h, &t)
+        .await
+        .assert_error(&AuthError::Malformed(Malformed::Payload));
+}
+
+/// A correctly signed payload that is a JSON array: malformed.
+pub async fn structure_payload_not_object<A: Adapter>(h: &Harness<A>) {
+    let t = signed_raw(&KEYS.rsa, r#"{"alg":"RS256","kid":"rsa-1"}"#, b"[1,2,3]");
+    bearer(h, &t)
+        .await
+        .assert_error(&AuthError::Malformed(Malformed::Payload));
+}
+
+// ----- algorithms -----------------------------------------------------------------------
+
+/// `alg: none` in every casing, with an empty signature: refused.
+pub async fn alg_none_in_every_casing<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let t = h.token(&KEYS.rsa).unsigned(alg).sign();
+        app.get("/api/me", Some(&t))
+            .await
+            .assert_error(&AuthError::DisallowedAlgorithm);
+    }
+}
+
+/// HS256 "signed" with the issuer's RSA public key (key confusion): refused.
+pub async fn alg_hs256_signed_with_public_key<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let pem = KEYS.rsa.public_pem().expect("pem");
+    for secret in [pem.into_bytes(), KEYS.rsa.public_der().expect("der")] {
+        let t = h
+            .token(&KEYS.rsa)
+            .hmac_with_secret(Algorithm::HS256, &secret)
+            .sign();
+        app.get("/api/me", Some(&t))
+            .await
+            .assert_error(&AuthError::DisallowedAlgorithm);
+    }
+}
+
+/// A valid EdDSA token when only RS256 and ES256 are accepted: refused.
+pub async fn alg_outside_allowlist<A: Adapter>(h: &Harness<A>) {
+    bearer(h, &h.token(&KEYS.ed).sign())
+        .await
+        .assert_error(&AuthError::DisallowedAlgorithm);
+}
+
+/// An RS256 token naming the EC key's `kid`: refused (key/algorithm binding).
+pub async fn alg_rs256_with_ec_kid<A: Adapter>(h: &Harness<A>) {
+    let t = h
+        .token(&KEYS.rsa)
+        .header("kid", json!(KEYS.ec.kid()))
+        .sign();
+    bearer(h, &t).await.assert_error(&AuthError::KeyMismatch);
+}
+
+/// ES256 with an all-zero signature (CVE-2022-21449): refused.
+pub async fn alg_es256_zero_signature<A: Adapter>(h: &Harness<A>) {
+    let t = h.token(&KEYS.ec).signature_bytes(vec![0; 64]).sign();
+    bearer(h, &t).await.assert_error(&AuthError::BadSignature);
+}
+
+// ----- keys -----------------------------------------------------------------------------
+
+/// A `kid` the issuer does not publish: refused with 401, not 500.
+pub async fn key_unknown_kid<A: Adapter>(h: &Harness<A>) {
+    let t = h
+        .token(&KEYS.rsa)
+        .header("kid", json!("no-such-key"))
+        .sign();
+    bearer(h, &t).await.assert_error(&AuthError::UnknownKey);
+}
+
+/// No `kid`: accepted when exactly one published key fits the algorithm.
+pub async fn key_missing_kid<A: Adapter>(h: &Harness<A>) {
+    let t = h.token(&KEYS.rsa).without_header("kid").sign();
+    assert_eq!(bearer(h, &t).await.status, 200);
+}
+
+/// `jku`, `x5u` and an embedded `jwk` pointing at a server the test runs: never fetched,
+/// never used.
+pub async fn key_jku_x5u_jwk_are_never_fetched<A: Adapter>(h: &Harness<A>) {
+    let attacker = TestIssuer::start(&[&KEYS.attacker]).await;
+    let app = h.app().await;
+    for (name, value) in [
+        ("jku", json!(attacker.jwks_url())),
+        ("x5u", json!(format!("{}/cert.pem", attacker.issuer()))),
+        ("jwk", KEYS.attacker.jwk()),
+    ] {
+        let t = h.token(&KEYS.attacker).header(name, value.clone()).sign();
+        app.get("/api/me", Some(&t))
+            .await
+            .assert_error(&AuthError::UnknownKey);
+        let t = h
+            .token(&KEYS.attacker)
+            .header(name, value)
+            .header("kid", json!(KEYS.rsa.kid()))
+            .sign();
+        app.get("/api/me", Some(&t))
+            .await
+            .assert_error(&AuthError::BadSignature);
+    }
+    assert_eq!(
+        attacker.total_requests(),
+        0,
+        "the attacker's server was contacted"
+    );
+}
+
+/// `crit` naming an extension tollgate does not understand: refused.
+pub async fn key_crit_unknown_parameter<A: Adapter>(h: &Harness<A>) {
+    let t = h
+        .token(&KEYS.rsa)
+        .header("crit", json!(["exp-ext"]))
+        .header("exp-ext", json!(true))
+        .sign();
+    bearer(h, &t)
+        .await
+        .assert_error(&AuthError::UnsupportedCritical);
+}
+
+// ----- claims ---------------------------------------------------------------------------
+
+/// Expired beyond the leeway: `Token has expired`.
+pub async fn claims_expired<A: Adapter>(h: &Harness<A>) {
+    let t = h.token(&KEYS.rsa).lifetime(-60).sign();
+    bearer(h, &t).await.assert_error(&AuthError::Expired);
+}
+
+/// Expired 10 s ago, within the default 30 s leeway: accepted.
+pub async fn claims_expired_within_leeway<A: Adapter>(h: &Harness<A>) {
+    let t = h.token(&KEYS.rsa).lifetime(-10).sign();
+    assert_eq!(bearer(h, &t).await.status, 200);
+}
+
+/// `nbf` beyond the leeway: refused.
+pub async fn claims_nbf_in_future<A: Adapter>(h: &Harness<A>) {
+    let t = h
+        .token(&KEYS.rsa)
+        .claim("nbf", json!(h.clock.now() + 120))
+        .sign();
+    bearer(h, &t).await.assert_error(&AuthError::NotYetValid);
+}
+
+/// No `exp`: refused.
+pub async fn claims_missing_exp<A: Adapter>(h: &Harness<A>) {
+    let t = h.token(&KEYS.rsa).without_claim("exp").sign();
+    bearer(h, &t)
+        .await
+        .assert_error(&AuthError::MissingClaim("exp".into()));
+}
+
+/// Another issuer: refused.
+pub async fn claims_wrong_issuer<A: Adapter>(h: &Harness<A>) {
+    let t = h.token(&KEYS.rsa).issuer("https://evil.example").sign();
+    bearer(h, &t).await.assert_error(&AuthError::WrongIssuer);
+}
+
+/// The issuer with a trailing slash: refused (exact match).
+pub async fn claims_issuer_trailing_slash<A: Adapter>(h: &Harness<A>) {
+    let t = h
+        .token(&KEYS.rsa)
+        .issuer(&format!("{}/", h.issuer.issuer()))
+        .sign();
+    bearer(h, &t).await.assert_error(&AuthError::WrongIssuer);
+}
+
+/// Another audience: refused.
+pub async fn claims_wrong_audience<A: Adapter>(h: &Harness<A>) {
+    let t = h.token(&KEYS.rsa).audience("another-api").sign();
+    bearer(h, &t).await.assert_error(&AuthError::WrongAudience);
+}
+
+/// `aud` as an array that contains ours: accepted.
+pub async fn claims_audience_array_contains_ours<A: Adapter>(h: &Harness<A>) {
+    let t = h
+        .token(&KEYS.rsa)
+        .claim("aud", json!(["other", crate::AUDIENCE]))
+        .sign();
+    assert_eq!(bearer(h, &t).await.status, 200);
+}
+
+/// `require_typ: at+jwt`: `typ: JWT` refused, `at+jwt` accepted.
+pub async fn claims_typ_mismatch_when_required<A: Adapter>(h: &Harness<A>) {
+    let auth = h
+        .authenticator(h.config().require_typ("at+jwt"))
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    app.get("/api/me", Some(&h.token(&KEYS.rsa).sign()))
+        .await
+        .assert_error(&AuthError::WrongType);
+    let t = h.token(&KEYS.rsa).header("typ", json!("at+jwt")).sign();
+    assert_eq!(app.get("/api/me", Some(&t)).await.status, 200);
+}
+
+/// A payload changed after signing: refused.
+pub async fn claims_tampered_payload<A: Adapter>(h: &Harness<A>) {
+    bearer(h, &h.token(&KEYS.rsa).tamper_payload().sign())
+        .await
+        .assert_error(&AuthError::BadSignature);
+}
+
+/// A signature with one bit flipped: refused.
+pub async fn claims_tampered_signature<A: Adapter>(h: &Harness<A>) {
+    bearer(h, &h.token(&KEYS.ec).tamper_signature().sign())
+        .await
+        .assert_error(&AuthError::BadSignature);
+}
+
+// ----- policy ---------------------------------------------------------------------------
+
+/// Any-of roles: `editor` or `admin`.
+pub async fn policy_role_any_of<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    for roles in [&["editor"][..], &["admin"], &["x", "editor"]] {
+        assert_eq!(
+            app.get("/api/editor/drafts", Some(&h.with_roles(roles)))
+                .await
+                .status,
+            200,
+            "{roles:?}"
+        );
+    }
+    app.get("/api/editor/drafts", Some(&h.with_roles(&["user"])))
+        .await
+        .assert_error(&AuthError::InsufficientRole {
+            required: vec!["admin".into(), "editor".into()],
+            all: false,
+        });
+}
+
+/// All-of roles: `auditor` and `admin`.
+pub async fn policy_role_all_of<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.get(
+        "/api/audit/report",
+        Some(&h.with_roles(&["admin", "auditor"])),
+    )
+    .await
+    .assert_ok(r#"{"report":"ok"}"#);
+    app.get("/api/audit/report", Some(&h.with_roles(&["admin"])))
+        .await
+        .assert_error(&AuthError::InsufficientRole {
+            required: vec!["admin".into(), "auditor".into()],
+            all: true,
+        });
+}
+
+/// Group `team-alpha`: granted and denied.
+pub async fn policy_group<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let member = h
+        .token(&KEYS.rsa)
+        .claim("groups", json!(["team-alpha", "x"]))
+        .sign();
+    app.get("/api/team/board", Some(&member))
+        .await
+        .assert_ok(r#"{"board":"team-alpha","groups":["team-alpha","x"]}"#);
+    let other = h
+        .token(&KEYS.rsa)
+        .claim("groups", json!(["team-beta"]))
+        .sign();
+    let r = app.get("/api/team/board", Some(&other)).await;
+    assert_eq!(
+        r.body,
+        r#"{"detail":"Requires one of groups: ['team-alpha']"}"#
+    );
+    r.assert_error(&AuthError::InsufficientGroup {
+        required: vec!["team-alpha".into()],
+    });
+}
+
+async fn pay<A: Adapter>(app: &crate::App, user: &str, agent: Option<&str>) -> crate::Reply {
+    let mut request = app
+        .request(Method::POST, "/api/treasury/payments")
+        .header("authorization", format!("Bearer {user}"))
+        .header("content-type", "application/json")
+        .body("{}");
+    if let Some(agent) = agent {
+        request = request.header("x-agent-authorization", format!("Bearer {agent}"));
+    }
+    app.send(request).await
+}
+
+fn agent_token<A: Adapter>(h: &Harness<A>, scopes: &[&str]) -> String {
+    h.token(&KEYS.ec)
+        .subject("agent-7")
+        .claim("scopes", json!(scopes))
+        .claim("task_type", json!("payment"))
+        .sign()
+}
+
+/// Agent scope granted exactly and by wildcard (`*`, `treasury:*`).
+pub async fn policy_agent_scope_wildcard<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let user = h.with_roles(&["treasury-service"]);
+    for granted in ["treasury:write:*", "treasury:*", "*"] {
+        pay::<A>(&app, &user, Some(&agent_token(h, &[granted])))
+            .await
+            .assert_ok(r#"{"paid":true,"caller":"user-123","agent":"agent-7"}"#);
+    }
+}
+
+/// Agent scopes that do not cover the requirement: 403 with pico-client-auth's text.
+pub async fn policy_agent_scope_wrong<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let user = h.with_roles(&["treasury-service"]);
+    for granted in ["treasury:read", "treasury:write:payments", "billing:*"] {
+        let r = pay::<A>(&app, &user, Some(&agent_token(h, &[granted]))).await;
+        assert_eq!(
+            r.body,
+            r#"{"detail":"Agent missing required scope; required one of: ['treasury:write:*']"}"#,
+            "{granted}"
+        );
+        r.assert_error(&AuthError::InsufficientAgentScope {
+            required: vec!["treasury:write:*".into()],
+        });
+    }
+}
+
+/// No agent token on a route that needs one: 401 with pico-client-auth's text.
+pub async fn policy_missing_agent_token<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let r = pay::<A>(&app, &h.with_roles(&["treasury-service"]), None).await;
+    assert_eq!(
+        r.body,
+        r#"{"detail":"Endpoint requires X-Agent-Authorization header (agent token)"}"#
+    );
+    r.assert_error(&AuthError::MissingAgentToken);
+}
+
+/// An agent token that does not verify: 401.
+pub async fn policy_invalid_agent_token<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let bad = h
+        .token(&KEYS.ec)
+        .claim("scopes", json!(["*"]))
+        .tamper_signature()
+        .sign();
+    pay::<A>(&app, &h.with_roles(&["treasury-service"]), Some(&bad))
+        .await
+        .assert_error(&AuthError::InvalidAgentToken);
+}
+
+/// Role AND agent scope: a missing role is a 403 even with a good agent.
+pub async fn policy_role_and_agent_scope_combined<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let r = pay::<A>(
+        &app,
+        &h.with_roles(&["user"]),
+        Some(&agent_token(h, &["*"])),
+    )
+    .await;
+    r.assert_error(&AuthError::InsufficientRole {
+        required: vec!["treasury-service".into()],
+        all: false,
+    });
+}
+
+/// A path no route matches: 401 without a token, 404 with one.
+pub async fn policy_unknown_route<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.get("/api/no/such/route", None)
+        .await
+        .assert_error(&MISSING);
+    assert_eq!(
+        app.get("/api/no/such/route", Some(&h.with_roles(&[])))
+            .await
+            .status,
+        404
+    );
+}
+
+/// A known path with the wrong method: 401 without a token, 405 with one.
+pub async fn policy_wrong_method<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.send(app.request(Method::DELETE, "/api/me"))
+        .await
+        .assert_error(&MISSING);
+    let r = app
+        .send(
+            app.request(Method::DELETE, "/api/me")
+                .header("authorization", format!("Bearer {}", h.with_roles(&[]))),
+        )
+        .await;
+    assert_eq!(r.status, 405);
+}
+
+/// A role check runs before body extraction: a bad body from a non-admin is a 403.
+pub async fn policy_role_check_before_body<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let send = |token: String, body: &'static str| {
+        app.request(Method::POST, "/api/echo")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let r = app.send(send(h.with_roles(&["user"]), "{not json")).await;
+    r.assert_error(&AuthError::InsufficientRole {
+        required: vec!["admin".into()],
+        all: false,
+    });
+    app.send(send(h.with_roles(&["admin"]), r#"{"a":1}"#))
+        .await
+        .assert_ok(r#"{"a":1}"#);
+}
+
+/// `SecurityContext::require_role` inside a handler: 403, never 401.
+pub async fn policy_handler_role_check_is_403<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.get("/api/handler/check", Some(&h.with_roles(&["user"])))
+        .await
+        .assert_error(&AuthError::InsufficientRole {
+            required: vec!["auditor".into()],
+            all: false,
+        });
+    app.get("/api/handler/check", Some(&h.with_roles(&["auditor"])))
+        .await
+        .assert_ok(r#"{"checked":true}"#);
+}
+
+/// An anonymous route sees a valid caller and ignores an invalid token.
+pub async fn policy_anonymous_route_sees_valid_caller<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.get("/api/public/whoami", None)
+        .await
+        .assert_ok(r#"{"sub":null}"#);
+    app.get("/api/public/whoami", Some(&h.with_roles(&[])))
+        .await
+        .assert_ok(r#"{"sub":"user-123"}"#);
+    app.get("/api/public/whoami", Some("not-a-token"))
+        .await
+        .assert_ok(r#"{"sub":null}"#);
+    let expired = h.token(&KEYS.rsa).lifetime(-3600).sign();
+    app.get("/api/public/whoami", Some(&expired))
+        .await
+        .assert_ok(r#"{"sub":null}"#);
+}
+
+// ----- context --------------------------------------------------------------------------
+
+/// 200 concurrent requests with distinct subjects each see their own, two calls deep.
+pub async fn context_concurrent_distinct_subjects<A: Adapter>(h: &Harness<A>) {
+    let app = Arc::new(h.app().await);
+    let tokens: Vec<(String, String)> = (0..200)
+        .map(|i| {
+            let sub = format!("user-{i}");
+            (sub.clone(), h.token(&KEYS.ec).subject(&sub).sign())
+        })
+        .collect();
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .map(|(sub, token)| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                let r = app.get("/api/context/nested", Some(&token)).await;
+                (sub, r)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (sub, r) = task.await.expect("request task");
+        r.assert_ok(&json!({"sub": sub}).to_string());
+    }
+}
+
+/// A service two calls deep (across awaits) sees the caller.
+pub async fn context_nested_service<A: Adapter>(h: &Harness<A>) {
+    h.app()
+        .await
+        .get("/api/context/nested", Some(&h.with_roles(&[])))
+        .await
+        .assert_ok(r#"{"sub":"user-123"}"#);
+}
+
+/// A spawned task sees the caller only when the context was carried into it.
+pub async fn context_spawned_task<A: Adapter>(h: &Harness<A>) {
+    h.app()
+        .await
+        .get("/api/context/spawned", Some(&h.with_roles(&[])))
+        .await
+        .assert_ok(r#"{"sub":"user-123","uncarried":null}"#);
+}
+
+/// Nothing is left after a response: the next requests on the same connection are
+/// anonymous.
+pub async fn context_nothing_left_after_response<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/api/me", Some(&h.with_roles(&["admin"])))
+                .await
+                .status,
+            200
+        );
+        app.get("/api/public/whoami", None)
+            .await
+            .assert_ok(r#"{"sub":null}"#);
+        app.get("/api/me", None).await.assert_error(&MISSING);
+    }
+}
+
+// ----- key-set life ---------------------------------------------------------------------
+
+/// A key added at the issuer mid-run: its tokens verify after one fetch.
+pub async fn keyset_rotation_mid_run<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    assert_eq!(
+        app.get("/api/me", Some(&h.with_roles(&[]))).await.status,
+        200
+    );
+    let fetches = h.issuer.requests(JWKS_PATH);
+    h.issuer.add_key(&KEYS.rotated);
+    assert_eq!(
+        app.get("/api/me", Some(&h.token(&KEYS.rotated).sign()))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(h.issuer.requests(JWKS_PATH), fetches + 1);
+}
+
+/// The issuer goes down after keys were fetched: tokens still verify (stale keys).
+pub async fn keyset_issuer_down_with_cached_keys<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    assert_eq!(
+        app.get("/api/me", Some(&h.with_roles(&[]))).await.status,
+        200
+    );
+    h.issuer.set_behavior_all(Behavior::RefuseConnections);
+    h.clock.advance(600); // past the key-set TTL, within the stale limit
+    assert_eq!(
+        app.get("/api/me", Some(&h.with_roles(&[]))).await.status,
+        200
+    );
+}
+
+/// The issuer is down and no keys were ever fetched: 503 with `Retry-After`.
+pub async fn keyset_issuer_down_without_keys<A: Adapter>(h: &Harness<A>) {
+    h.issuer.set_behavior_all(Behavior::RefuseConnections);
+    let app = h.app().await;
+    let r = app.get("/api/me", Some(&h.with_roles(&[]))).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (503, r#"{"detail":"Authentication service unavailable"}"#)
+    );
+    assert!(r.retry_after.is_some(), "Retry-After");
+    assert_eq!(r.www_authenticate, None);
+}
+
+/// A revoked `jti` is refused; others pass.
+pub async fn keyset_revoked_jti<A: Adapter>(h: &Harness<A>) {
+    h.issuer.revoke("revoked-1");
+    let auth = h
+        .authenticator(h.config().revocation_endpoint(h.issuer.revocation_url()))
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    let revoked = h.token(&KEYS.rsa).claim("jti", json!("revoked-1")).sign();
+    app.get("/api/me", Some(&revoked))
+        .await
+        .assert_error(&AuthError::Revoked);
+    let fine = h.token(&KEYS.rsa).claim("jti", json!("fine-1")).sign();
+    assert_eq!(app.get("/api/me", Some(&fine)).await.status, 200);
+}
+
+/// `enabled: false`: everything passes anonymously, markers are not enforced.
+pub async fn disabled_mode<A: Adapter>(h: &Harness<A>) {
+    let auth = h
+        .authenticator(tollgate_core::AuthConfig::builder().enabled(false))
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    app.get("/api/admin/stats", None)
+        .await
+        .assert_ok(r#"{"users":42,"active":30}"#);
+    app.get("/api/team/board", None)
+        .await
+        .assert_ok(r#"{"board":"team-alpha","groups":[]}"#);
+    app.get("/api/public/whoami", Some(&h.with_roles(&[])))
+        .await
+        .assert_ok(r#"{"sub":null}"#);
+    let r = app
+        .send(
+            app.request(Method::POST, "/api/treasury/payments")
+                .header("content-type", "application/json")
+                .body("{}"),
+        )
+        .await;
+    r.assert_ok(r#"{"paid":true,"caller":null,"agent":null}"#);
+    assert_eq!(app.get("/api/no/such/route", None).await.status, 404);
+}
+
+// ----- post-quantum, replaceable parts ---------------------------------------------------
+
+/// ML-DSA-65 and ML-DSA-87 tokens verify when listed.
+pub async fn pq_ml_dsa_65_and_87_accepted_when_listed<A: Adapter>(h: &Harness<A>) {
+    let (k65, k87) = (TestKey::ml_dsa_65("pq-65"), TestKey::ml_dsa_87("pq-87"));
+    h.issuer.add_key(&k65);
+    h.issuer.add_key(&k87);
+    let auth = h
+        .authenticator(
+            h.config()
+                .accepted_algorithms(["RS256", "ML-DSA-65", "ML-DSA-87"]),
+        )
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    for key in [&k65, &k87] {
+        let t = h.token(key).roles(&["admin"]).sign();
+        app.get("/api/admin/stats", Some(&t))
+            .await
+            .assert_ok(r#"{"users":42,"active":30}"#);
+    }
+}
+
+/// ML-DSA tokens are refused when not listed.
+pub async fn pq_ml_dsa_rejected_when_not_listed<A: Adapter>(h: &Harness<A>) {
+    let (k65, k87) = (TestKey::ml_dsa_65("pq-65"), TestKey::ml_dsa_87("pq-87"));
+    h.issuer.add_key(&k65);
+    h.issuer.add_key(&k87);
+    let auth = h
+        .authenticator(h.config().accepted_algorithms(["RS256", "ML-DSA-65"]))
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    app.get("/api/me", Some(&h.token(&k87).sign()))
+        .await
+        .assert_error(&AuthError::DisallowedAlgorithm);
+    let app = h.app().await;
+    app.get("/api/me", Some(&h.token(&k65).sign()))
+        .await
+        .assert_error(&AuthError::DisallowedAlgorithm);
+}
+
+/// A custom key source (keys the service holds): no request ever reaches the issuer.
+pub async fn custom_key_source<A: Adapter>(h: &Harness<A>) {
+    let own = TestKey::ec_p256("own-key");
+    let keys = StaticKeys::new(KeySet::from_jwks(&TestKey::jwks(&[&own])).expect("jwks"));
+    let auth = h
+        .authenticator(h.config())
+        .key_source(keys)
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    app.get("/api/me", Some(&h.token(&own).sign()))
+        .await
+        .assert_ok(r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":[]}"#);
+    app.get("/api/me", Some(&h.with_roles(&[])))
+        .await
+        .assert_error(&AuthError::UnknownKey);
+    assert_eq!(h.issuer.total_requests(), 0);
+}
+
+struct Directory;
+
+impl RoleResolver for Directory {
+    fn resolve(&self, claims: &Map) -> Authorities {
+        let roles = match claims.get("sub").and_then(Value::as_str) {
+            Some("alice") => vec!["admin".to_owned()],
+            _ => Vec::new(),
+        };
+        Authorities::new(roles, Vec::new(), Vec::new())
+    }
+}
+
+/// A custom role resolver (roles from an in-memory directory, not the token).
+pub async fn custom_role_resolver<A: Adapter>(h: &Harness<A>) {
+    let auth = h
+        .authenticator(h.config())
+        .role_resolver(Directory)
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    let alice = h.token(&KEYS.rsa).subject("alice").sign();
+    app.get("/api/admin/stats", Some(&alice))
+        .await
+        .assert_ok(r#"{"users":42,"active":30}"#);
+    let bob = h.token(&KEYS.rsa).subject("bob").roles(&["admin"]).sign();
+    assert_eq!(
+        app.get("/api/admin/stats", Some(&bob)).await.status,
+        403,
+        "the token's own roles are ignored"
+    );
+}
+
+/// The error-body hook shapes bodies; status and `WWW-Authenticate` stay the core's,
+/// for adapter decisions and handler errors alike.
+pub async fn error_body_hook<A: Adapter>(h: &Harness<A>) {
+    let auth = h
+        .authenticator(h.config())
+        .error_body(|e| json!({"error": e.reason(), "message": e.detail()}).to_string())
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    let r = app.get("/api/me", None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.body,
+        r#"{"error":"missing_token","message":"Missing or invalid Authorization header"}"#
+    );
+    assert_eq!(r.www_authenticate.as_deref(), Some("Bearer"));
+    let r = app
+        .get("/api/handler/check", Some(&h.with_roles(&[])))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.body,
+        r#"{"error":"insufficient_role","message":"Requires one of roles: ['auditor']"}"#
+    );
+    assert!(r
+        .www_authenticate
+        .is_some_and(|v| v.starts_with(r#"Bearer error="insufficient_scope""#)));
+}
+
+/// Every 401/403 carries the core's `WWW-Authenticate`, and no body echoes token content.
+pub async fn challenges_and_no_leaks<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let secretive = h
+        .token(&KEYS.rsa)
+        .header("kid", json!("kid-SECRET-1"))
+        .claim("sub", json!("sub-SECRET-2"))
+        .sign();
+    let tokens = [
+        secretive,
+        h.token(&KEYS.rsa).issuer("https://SECRET-3.example").sign(),
+        h.token(&KEYS.rsa).claim("exp", json!("SECRET-4")).sign(),
+        h.token(&KEYS.rsa).tamper_signature().sign(),
+        format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"SECRET-5"}"#),
+            b64(b"{}"),
+            b64(b"x")
+        ),
+    ];
+    for t in &tokens {
+        let r = app.get("/api/me", Some(t)).await;
+        assert_eq!(r.status, 401, "{r:?}");
+        let challenge = r.www_authenticate.clone().unwrap_or_default();
+        assert!(
+            challenge.starts_with(r#"Bearer error="invalid_token""#),
+            "{challenge}"
+        );
+        let everything = format!("{} {challenge}", r.body);
+        assert!(
+            !everything.contains("SECRET"),
+            "leaked token content: {everything}"
+        );
+        for segment in t.split('.').filter(|s| s.len() > 8) {
+            assert!(!everything.contains(segment), "echoed a token segment");
+        }
+        let v: Value = serde_json::from_str(&r.body).expect("JSON body");
+        assert!(v["detail"].is_string());
+    }
+    let r = app.get("/api/admin/stats", Some(&h.with_roles(&[]))).await;
+    assert_eq!(r.status, 403);
+    assert!(r
+        .www_authenticate
+        .is_some_and(|v| v.starts_with(r#"Bearer error="insufficient_scope""#)));
+}
