@@ -49,15 +49,15 @@ pub mod services;
 
 pub use harness::{Adapter, App, Harness, Keys, Reply, Server, AUDIENCE, KEYS};
 
+/// A scenario: an async function of the harness.
+pub type Scenario<A> =
+    for<'a> fn(&'a Harness<A>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+
 /// Runs one scenario against adapter `A` on a fresh runtime and test issuer.
 ///
 /// # Panics
 /// When the scenario fails or takes longer than a minute.
-pub fn run<A: Adapter>(
-    scenario: for<'a> fn(
-        &'a Harness<A>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>,
-) {
+pub fn run<A: Adapter>(scenario: Scenario<A>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -455,7 +455,7 @@ pub async fn policy_group<A: Adapter>(h: &Harness<A>) {
     });
 }
 
-async fn pay<A: Adapter>(app: &crate::App, user: &str, agent: Option<&str>) -> crate::Reply {
+async fn pay(app: &crate::App, user: &str, agent: Option<&str>) -> crate::Reply {
     let mut request = app
         .request(Method::POST, "/api/treasury/payments")
         .header("authorization", format!("Bearer {user}"))
@@ -480,7 +480,7 @@ pub async fn policy_agent_scope_wildcard<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;
     let user = h.with_roles(&["treasury-service"]);
     for granted in ["treasury:write:*", "treasury:*", "*"] {
-        pay::<A>(&app, &user, Some(&agent_token(h, &[granted])))
+        pay(&app, &user, Some(&agent_token(h, &[granted])))
             .await
             .assert_ok(r#"{"paid":true,"caller":"user-123","agent":"agent-7"}"#);
     }
@@ -491,7 +491,7 @@ pub async fn policy_agent_scope_wrong<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;
     let user = h.with_roles(&["treasury-service"]);
     for granted in ["treasury:read", "treasury:write:payments", "billing:*"] {
-        let r = pay::<A>(&app, &user, Some(&agent_token(h, &[granted]))).await;
+        let r = pay(&app, &user, Some(&agent_token(h, &[granted]))).await;
         assert_eq!(
             r.body,
             r#"{"detail":"Agent missing required scope; required one of: ['treasury:write:*']"}"#,
@@ -506,7 +506,7 @@ pub async fn policy_agent_scope_wrong<A: Adapter>(h: &Harness<A>) {
 /// No agent token on a route that needs one: 401 with pico-client-auth's text.
 pub async fn policy_missing_agent_token<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;
-    let r = pay::<A>(&app, &h.with_roles(&["treasury-service"]), None).await;
+    let r = pay(&app, &h.with_roles(&["treasury-service"]), None).await;
     assert_eq!(
         r.body,
         r#"{"detail":"Endpoint requires X-Agent-Authorization header (agent token)"}"#
@@ -522,7 +522,7 @@ pub async fn policy_invalid_agent_token<A: Adapter>(h: &Harness<A>) {
         .claim("scopes", json!(["*"]))
         .tamper_signature()
         .sign();
-    pay::<A>(&app, &h.with_roles(&["treasury-service"]), Some(&bad))
+    pay(&app, &h.with_roles(&["treasury-service"]), Some(&bad))
         .await
         .assert_error(&AuthError::InvalidAgentToken);
 }
@@ -530,7 +530,7 @@ pub async fn policy_invalid_agent_token<A: Adapter>(h: &Harness<A>) {
 /// Role AND agent scope: a missing role is a 403 even with a good agent.
 pub async fn policy_role_and_agent_scope_combined<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;
-    let r = pay::<A>(
+    let r = pay(
         &app,
         &h.with_roles(&["user"]),
         Some(&agent_token(h, &["*"])),
