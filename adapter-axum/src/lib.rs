@@ -1,7 +1,11 @@
 //! # tollgate-axum
 //!
-//! [tollgate](tollgate_core) for axum 0.8 (and any tower / hyper stack): every route requires
-//! a valid bearer token unless declared otherwise next to the route.
+//! [tollgate](tollgate_core) for axum 0.8 (and any tower / hyper / tonic stack): every route
+//! requires a valid bearer token unless declared otherwise next to the route.
+//!
+//! The layer works on any `tower::Service<http::Request<B>>` whose response body can be built
+//! from a `String` (axum's `Body`, `Full<Bytes>`, ...). Outside axum there is no route
+//! template, so every request requires authentication.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -38,7 +42,8 @@
 //! - Status, body and `WWW-Authenticate` come from the core's
 //!   [`AuthError`](tollgate_core::AuthError); this crate only copies them.
 
-use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts, Request};
+use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts};
+use axum::http;
 use axum::http::header::{HeaderValue, AUTHORIZATION};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -189,27 +194,31 @@ pub struct TollgateService<S> {
     policy: Arc<RoutePolicy>,
 }
 
-impl<S> tower_service::Service<Request> for TollgateService<S>
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for TollgateService<S>
 where
-    S: tower_service::Service<Request, Response = Response, Error = Infallible>
+    S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<String> + Send + 'static,
 {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         // The clone that was driven to readiness handles this request (tower's rule).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let authenticator = self.authenticator.clone();
+        // axum's route template, when axum routed the request; plain tower / hyper / tonic
+        // stacks have none, and every request there requires authentication.
         let pattern = request
             .extensions()
             .get::<MatchedPath>()
@@ -238,26 +247,32 @@ where
                     if let Some(HandlerError(error)) =
                         response.extensions_mut().remove::<HandlerError>()
                     {
-                        response = error_response(&authenticator.error_response(&error));
+                        response = http_response(&authenticator.error_response(&error));
                     }
                     Ok(response)
                 }
-                Err(error) => Ok(error_response(&authenticator.error_response(&error))),
+                Err(error) => Ok(http_response(&authenticator.error_response(&error))),
             }
         })
     }
 }
 
-/// The core's answer as an axum response.
-pub fn error_response(answer: &ErrorResponse) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::UNAUTHORIZED);
-    let mut response = (status, answer.body.clone()).into_response();
+/// The core's answer as an `http` response with any body type built from a `String`.
+pub fn http_response<B: From<String>>(answer: &ErrorResponse) -> http::Response<B> {
+    let mut response = http::Response::new(B::from(answer.body.clone()));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::UNAUTHORIZED);
     for (name, value) in answer.headers() {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
         }
     }
     response
+}
+
+/// The core's answer as an axum response.
+pub fn error_response(answer: &ErrorResponse) -> Response {
+    http_response(answer)
 }
 
 /// An [`AuthError`] raised in a handler (`SecurityContext::require_role(..)?`) becomes the

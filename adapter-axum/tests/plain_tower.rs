@@ -1,0 +1,56 @@
+//! The layer outside axum: a plain tower service (as hyper or tonic stacks use), where every
+//! request requires authentication and the caller is in the SecurityContext.
+
+use std::convert::Infallible;
+use tollgate_axum::Tollgate;
+use tollgate_core::testkit::{TestKey, TokenBuilder};
+use tollgate_core::{AuthConfig, Authenticator, SecurityContext, StaticKeys};
+use tower::{Layer, ServiceExt};
+
+#[tokio::test]
+async fn protects_a_plain_tower_service() {
+    let key = TestKey::ec_p256("k1");
+    let config = AuthConfig::builder()
+        .issuer("https://auth.example.com")
+        .audience("grpc-api")
+        .accepted_algorithms(["ES256"])
+        .build()
+        .unwrap();
+    let auth = Authenticator::builder(config)
+        .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[&key])).unwrap())
+        .build()
+        .unwrap();
+    let gate = Tollgate::new(auth);
+    let inner = tower::service_fn(|_req: http::Request<String>| async {
+        let sub = SecurityContext::get()
+            .and_then(|c| c.sub().map(str::to_owned))
+            .unwrap_or_default();
+        Ok::<_, Infallible>(http::Response::new(format!("hello {sub}")))
+    });
+    let service = gate.layer().layer(inner);
+
+    let denied = service
+        .clone()
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    assert_eq!(denied.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        denied.body(),
+        r#"{"detail":"Missing or invalid Authorization header"}"#
+    );
+
+    let token = TokenBuilder::new(&key)
+        .issuer("https://auth.example.com")
+        .audience("grpc-api")
+        .subject("svc-1")
+        .sign();
+    let request = http::Request::builder()
+        .header("authorization", format!("Bearer {token}"))
+        .body(String::new())
+        .unwrap();
+    let ok = service.oneshot(request).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.body(), "hello svc-1");
+}
