@@ -1,0 +1,124 @@
+//! Verification cost: tollgate's whole pipeline against a bare signature check and against
+//! jsonwebtoken 11 (aws-lc backend). Medians of batched runs; compare ratios within one run.
+//!
+//! `cargo bench -p tollgate-core --bench verify`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use tollgate_core::testkit::{TestKey, TokenBuilder};
+use tollgate_core::{Algorithm, AuthConfig, Authenticator, KeyLookup, KeySet, StaticKeys};
+
+const BATCH: u32 = 200;
+const BATCHES: usize = 31;
+
+/// Median time per operation, in microseconds.
+fn median_us(mut op: impl FnMut()) -> f64 {
+    for _ in 0..BATCH {
+        op(); // warm-up
+    }
+    let mut samples: Vec<Duration> = (0..BATCHES)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                op();
+            }
+            start.elapsed() / BATCH
+        })
+        .collect();
+    samples.sort();
+    samples[BATCHES / 2].as_secs_f64() * 1e6
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let keys = [
+        TestKey::rsa("rsa"),
+        TestKey::ec_p256("ec"),
+        TestKey::ed25519("ed"),
+    ];
+    let refs: Vec<&TestKey> = keys.iter().collect();
+    let jwks = TestKey::jwks(&refs);
+    let config = AuthConfig::builder()
+        .issuer("https://issuer.bench")
+        .audience("api")
+        .accepted_algorithms(["RS256", "ES256", "EdDSA"])
+        .build()
+        .expect("config");
+    let auth = Authenticator::builder(config)
+        .key_source(StaticKeys::from_jwks(&jwks).expect("jwks"))
+        .build()
+        .expect("authenticator");
+    let set = KeySet::from_jwks(&jwks).expect("jwks");
+
+    println!(
+        "{:<8} {:>14} {:>16} {:>18} {:>10}",
+        "alg", "raw verify µs", "tollgate µs", "jsonwebtoken µs", "overhead"
+    );
+    for key in &keys {
+        let token = TokenBuilder::new(key)
+            .issuer("https://issuer.bench")
+            .audience("api")
+            .subject("user-1")
+            .claim("roles", serde_json::json!(["admin", "editor"]))
+            .claim("email", serde_json::json!("user@example.com"))
+            .lifetime(3600)
+            .sign();
+        let (input, sig) = token.rsplit_once('.').expect("jws");
+        let sig = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(sig)
+                .expect("b64")
+        };
+        let alg = key.algorithm();
+        let KeyLookup::Found(verifying) = set.find(Some(key.kid()), alg) else {
+            panic!("key")
+        };
+        let raw = median_us(|| {
+            assert!(verifying.verify(alg, black_box(input.as_bytes()), black_box(&sig)))
+        });
+        let ours = median_us(|| {
+            runtime.block_on(async {
+                black_box(auth.verify_token(black_box(&token)).await.expect("valid"))
+            });
+        });
+        let jwt = jsonwebtoken_us(key, &token);
+        println!(
+            "{:<8} {:>14.1} {:>16.1} {:>18} {:>9.2}x",
+            alg.as_str(),
+            raw,
+            ours,
+            jwt.map_or("-".to_owned(), |v| format!("{v:.1}")),
+            ours / raw
+        );
+    }
+}
+
+/// jsonwebtoken 11 `decode` with a `DecodingKey` made once (RS256 and ES256).
+fn jsonwebtoken_us(key: &TestKey, token: &str) -> Option<f64> {
+    let jwk = key.jwk();
+    let (decoding, alg) = match key.algorithm() {
+        Algorithm::RS256 => (
+            jsonwebtoken::DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?)
+                .ok()?,
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        Algorithm::ES256 => (
+            jsonwebtoken::DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?)
+                .ok()?,
+            jsonwebtoken::Algorithm::ES256,
+        ),
+        _ => return None,
+    };
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_audience(&["api"]);
+    validation.set_issuer(&["https://issuer.bench"]);
+    Some(median_us(|| {
+        black_box(
+            jsonwebtoken::decode::<serde_json::Value>(black_box(token), &decoding, &validation)
+                .expect("valid"),
+        );
+    }))
+}
