@@ -45,40 +45,22 @@ use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tollgate_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, ErrorResponse,
-    RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
+    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
     AGENT_AUTHORIZATION,
 };
 
-/// Anyone may call the route; a valid token still identifies the caller.
-pub fn allow_anonymous() -> Requirement {
-    Requirement::Anonymous
-}
-/// The caller needs at least one of `roles` (403 otherwise).
-pub fn requires_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
-    Requirement::any_role(roles)
-}
-/// The caller needs every one of `roles`.
-pub fn requires_all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
-    Requirement::all_roles(roles)
-}
-/// The caller must be in at least one of `groups`.
-pub fn requires_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Requirement {
-    Requirement::any_group(groups)
-}
-/// An agent token (`X-Agent-Authorization`) granting one of `scopes` (wildcards apply).
-pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Requirement {
-    Requirement::agent_scope(scopes)
-}
+pub use tollgate_core::markers::{
+    allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
+};
 
 /// The authenticator and the per-route requirements of one application.
 #[derive(Clone)]
 pub struct Tollgate {
     authenticator: Authenticator,
-    policy: Arc<Mutex<RoutePolicy>>,
-    prefix: String,
+    routes: DeclaredRoutes,
 }
 
 impl Tollgate {
@@ -86,8 +68,7 @@ impl Tollgate {
     pub fn new(authenticator: Authenticator) -> Self {
         Self {
             authenticator,
-            policy: Arc::new(Mutex::new(RoutePolicy::new())),
-            prefix: String::new(),
+            routes: DeclaredRoutes::new(),
         }
     }
 
@@ -95,8 +76,8 @@ impl Tollgate {
     /// pattern actix-web reports.
     pub fn nested(&self, prefix: &str) -> Self {
         Self {
-            prefix: format!("{}{}", self.prefix, prefix.trim_end_matches('/')),
-            ..self.clone()
+            authenticator: self.authenticator.clone(),
+            routes: self.routes.nested(prefix),
         }
     }
 
@@ -114,11 +95,7 @@ impl Tollgate {
     /// anonymous must not open `#[post("/widgets/action")]`, which only its method guard
     /// tells apart (actix-web #3346).
     pub fn declare(&self, method: &str, path: &str, requirement: Requirement) {
-        let full = format!("{}{}", self.prefix, path);
-        self.policy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add_for_method(method, &full, requirement);
+        self.routes.declare_method(method, path, requirement);
     }
 
     /// `web::resource(path)` with `requirement` recorded for every method. Give it
@@ -126,20 +103,13 @@ impl Tollgate {
     /// falling through to another resource); for resource-level guards, use
     /// [`declare`](Self::declare) with the method.
     pub fn resource(&self, path: &str, requirement: Requirement) -> actix_web::Resource {
-        let full = format!("{}{}", self.prefix, path);
-        self.policy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add(&full, requirement);
+        self.routes.declare(path, requirement);
         web::resource(path)
     }
 
     /// The policy as declared so far.
     pub fn policy(&self) -> RoutePolicy {
-        self.policy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.routes.snapshot()
     }
 
     /// The middleware, for `App::wrap`. The declared requirements are read when actix-web
@@ -148,7 +118,7 @@ impl Tollgate {
     pub fn middleware(&self) -> TollgateMiddleware {
         TollgateMiddleware {
             authenticator: self.authenticator.clone(),
-            policy: Arc::clone(&self.policy),
+            routes: self.routes.clone(),
         }
     }
 }
@@ -157,7 +127,7 @@ impl Tollgate {
 #[derive(Clone)]
 pub struct TollgateMiddleware {
     authenticator: Authenticator,
-    policy: Arc<Mutex<RoutePolicy>>,
+    routes: DeclaredRoutes,
 }
 
 impl<S, B> Transform<S, ServiceRequest> for TollgateMiddleware
@@ -172,15 +142,10 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        let policy = self
-            .policy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
         ready(Ok(TollgateService {
             service: Rc::new(service),
             authenticator: self.authenticator.clone(),
-            policy: Arc::new(policy),
+            policy: Arc::new(self.routes.snapshot()),
         }))
     }
 }

@@ -53,41 +53,23 @@ use axum::Router;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tollgate_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, ErrorResponse,
-    RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
+    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
     AGENT_AUTHORIZATION,
 };
 
-/// Anyone may call the route; a valid token still identifies the caller.
-pub fn allow_anonymous() -> Requirement {
-    Requirement::Anonymous
-}
-/// The caller needs at least one of `roles` (403 otherwise).
-pub fn requires_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
-    Requirement::any_role(roles)
-}
-/// The caller needs every one of `roles`.
-pub fn requires_all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
-    Requirement::all_roles(roles)
-}
-/// The caller must be in at least one of `groups`.
-pub fn requires_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Requirement {
-    Requirement::any_group(groups)
-}
-/// An agent token (`X-Agent-Authorization`) granting one of `scopes` (wildcards apply).
-pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Requirement {
-    Requirement::agent_scope(scopes)
-}
+pub use tollgate_core::markers::{
+    allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
+};
 
 /// The authenticator and the per-route requirements of one application.
 #[derive(Clone)]
 pub struct Tollgate {
     authenticator: Authenticator,
-    policy: Arc<Mutex<RoutePolicy>>,
-    prefix: String,
+    routes: DeclaredRoutes,
 }
 
 impl Tollgate {
@@ -95,8 +77,7 @@ impl Tollgate {
     pub fn new(authenticator: Authenticator) -> Self {
         Self {
             authenticator,
-            policy: Arc::new(Mutex::new(RoutePolicy::new())),
-            prefix: String::new(),
+            routes: DeclaredRoutes::new(),
         }
     }
 
@@ -104,8 +85,8 @@ impl Tollgate {
     /// are recorded with the full path axum reports (`/api` + `/me`).
     pub fn nested(&self, prefix: &str) -> Self {
         Self {
-            prefix: format!("{}{}", self.prefix, prefix.trim_end_matches('/')),
-            ..self.clone()
+            authenticator: self.authenticator.clone(),
+            routes: self.routes.nested(prefix),
         }
     }
 
@@ -116,19 +97,12 @@ impl Tollgate {
 
     /// Records `requirement` for the route `path` (as written in `Router::route`).
     pub fn declare(&self, path: &str, requirement: Requirement) {
-        let full = format!("{}{}", self.prefix, path);
-        self.policy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add(&full, requirement);
+        self.routes.declare(path, requirement);
     }
 
     /// The policy as declared so far.
     pub fn policy(&self) -> RoutePolicy {
-        self.policy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.routes.snapshot()
     }
 
     /// The tower layer. Add it with `Router::layer` after the routes. It takes the routes

@@ -113,6 +113,6 @@ pub use keys::{
     JwksError, KeyError, KeyLookup, KeySet, KeySource, KeysUnavailable, RefreshFuture, SkippedKey,
     StaticKeys, VerifyingKey,
 };
-pub use policy::{any_scope_matches, scope_matches, Requirement};
+pub use policy::{any_scope_matches, markers, scope_matches, Requirement};
 pub use resolver::{Authorities, ClaimPathResolver, RoleResolver};
-pub use route_policy::RoutePolicy;
+pub use route_policy::{DeclaredRoutes, RoutePolicy};

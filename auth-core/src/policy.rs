@@ -218,3 +218,30 @@ pub fn any_scope_matches<G: AsRef<str>, R: AsRef<str>>(granted: &[G], required: 
             .any(|g| scope_matches(g.as_ref(), r.as_ref()))
     })
 }
+
+/// The markers every adapter offers next to a route, as pico-client-auth's decorators.
+pub mod markers {
+    use super::Requirement;
+
+    /// `@allow_anonymous`: anyone may call; a valid token still identifies the caller.
+    pub fn allow_anonymous() -> Requirement {
+        Requirement::Anonymous
+    }
+    /// `@requires_role(...)`: at least one of `roles` (403 otherwise).
+    pub fn requires_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
+        Requirement::any_role(roles)
+    }
+    /// Every one of `roles`.
+    pub fn requires_all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {
+        Requirement::all_roles(roles)
+    }
+    /// `@requires_group(...)`: in at least one of `groups`.
+    pub fn requires_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Requirement {
+        Requirement::any_group(groups)
+    }
+    /// `@requires_scope(...)`: an agent token (`X-Agent-Authorization`) granting one of
+    /// `scopes` (wildcards apply).
+    pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Requirement {
+        Requirement::agent_scope(scopes)
+    }
+}

@@ -8,7 +8,7 @@
 
 use crate::policy::Requirement;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Route pattern → requirement, with [`Requirement::Authenticated`] for everything else.
 #[derive(Debug, Clone)]
@@ -92,6 +92,54 @@ impl RoutePolicy {
     }
 }
 
+/// The requirements an application declares next to its routes, while it builds them.
+/// Clones (and [`nested`](Self::nested) handles) share one table; adapters take a
+/// [`snapshot`](Self::snapshot) when they install their middleware.
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredRoutes {
+    table: Arc<Mutex<RoutePolicy>>,
+    prefix: String,
+}
+
+impl DeclaredRoutes {
+    /// An empty table: every route requires authentication.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A handle that records paths under `prefix` (for a router nested at `prefix`).
+    pub fn nested(&self, prefix: &str) -> Self {
+        Self {
+            table: Arc::clone(&self.table),
+            prefix: format!("{}{}", self.prefix, prefix.trim_end_matches('/')),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut RoutePolicy) -> R) -> R {
+        f(&mut self
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Declares `requirement` for `path` (every method).
+    pub fn declare(&self, path: &str, requirement: Requirement) {
+        let full = format!("{}{path}", self.prefix);
+        self.with(|t| t.add(&full, requirement));
+    }
+
+    /// Declares `requirement` for `method` on `path`.
+    pub fn declare_method(&self, method: &str, path: &str, requirement: Requirement) {
+        let full = format!("{}{path}", self.prefix);
+        self.with(|t| t.add_for_method(method, &full, requirement));
+    }
+
+    /// The table as declared so far.
+    pub fn snapshot(&self) -> RoutePolicy {
+        self.with(|t| t.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +174,31 @@ mod tests {
         );
         assert_eq!(
             **p.requirement("GET", Some("/ITEMS")),
+            Requirement::Authenticated
+        );
+    }
+
+    #[test]
+    fn nested_handles_share_the_table_and_prefix_paths() {
+        let routes = DeclaredRoutes::new();
+        routes
+            .nested("/api/")
+            .declare("/health", Requirement::Anonymous);
+        routes
+            .nested("/api")
+            .nested("/v1")
+            .declare_method("GET", "/items", Requirement::Anonymous);
+        let p = routes.snapshot();
+        assert_eq!(
+            **p.requirement("GET", Some("/api/health")),
+            Requirement::Anonymous
+        );
+        assert_eq!(
+            **p.requirement("GET", Some("/api/v1/items")),
+            Requirement::Anonymous
+        );
+        assert_eq!(
+            **p.requirement("POST", Some("/api/v1/items")),
             Requirement::Authenticated
         );
     }
