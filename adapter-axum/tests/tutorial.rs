@@ -5,7 +5,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 use tollgate_axum::{allow_anonymous, requires_role, AuthRejection, RouterExt, Tollgate};
-use tollgate_conformance::{run, scenarios, services, Adapter, Server};
+use tollgate_conformance::{services, Adapter, Server};
 use tollgate_core::Authenticator;
 
 struct Tutorial;
@@ -61,21 +61,4 @@ impl Adapter for Tutorial {
     }
 }
 
-macro_rules! tutorial_tests {
-    ($($name:ident),* $(,)?) => {
-        $( #[test] fn $name() { run::<Tutorial>(|h| Box::pin(scenarios::$name(h))); } )*
-    };
-}
-
-tutorial_tests!(
-    tutorial_transcript,
-    header_missing,
-    claims_tampered_signature,
-    policy_role_any_of,
-    policy_unknown_route,
-    policy_wrong_method,
-    policy_role_check_before_body,
-    policy_handler_role_check_is_403,
-    policy_anonymous_route_sees_valid_caller,
-    context_nothing_left_after_response,
-);
+tollgate_conformance::tutorial_tests!(Tutorial);

@@ -2,7 +2,7 @@
 //! against the warp adapter: the conformance suite's scenarios on a tutorial-sized app.
 
 use serde_json::Value;
-use tollgate_conformance::{run, scenarios, services, Adapter, Server};
+use tollgate_conformance::{services, Adapter, Server};
 use tollgate_core::Authenticator;
 use tollgate_warp::Tollgate;
 use warp::filters::BoxedFilter;
@@ -83,21 +83,4 @@ impl Adapter for Tutorial {
     }
 }
 
-macro_rules! tutorial_tests {
-    ($($name:ident),* $(,)?) => {
-        $( #[test] fn $name() { run::<Tutorial>(|h| Box::pin(scenarios::$name(h))); } )*
-    };
-}
-
-tutorial_tests!(
-    tutorial_transcript,
-    header_missing,
-    claims_tampered_signature,
-    policy_role_any_of,
-    policy_unknown_route,
-    policy_wrong_method,
-    policy_role_check_before_body,
-    policy_handler_role_check_is_403,
-    policy_anonymous_route_sees_valid_caller,
-    context_nothing_left_after_response,
-);
+tollgate_conformance::tutorial_tests!(Tutorial);

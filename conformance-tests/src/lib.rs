@@ -152,6 +152,28 @@ macro_rules! conformance_tests {
     };
 }
 
+/// The tutorial's scenarios only, for an adapter serving the tutorial-sized application
+/// (`/api/health`, `/api/me`, `/api/admin/stats`, `/api/editor/drafts`,
+/// `/api/public/whoami`, `POST /api/echo`, `/api/handler/check`): what each adapter crate
+/// runs on its own.
+#[macro_export]
+macro_rules! tutorial_tests {
+    ($adapter:ty) => {
+        $crate::__emit_tests!($adapter;
+            tutorial_transcript,
+            header_missing,
+            claims_tampered_signature,
+            policy_role_any_of,
+            policy_unknown_route,
+            policy_wrong_method,
+            policy_role_check_before_body,
+            policy_handler_role_check_is_403,
+            policy_anonymous_route_sees_valid_caller,
+            context_nothing_left_after_response,
+        );
+    };
+}
+
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __emit_tests {
