@@ -515,7 +515,24 @@ fn typ_matches(got: &str, want: &str) -> bool {
     strip(got) == strip(want)
 }
 
+/// A token's `kid` as it may appear in a log: token data, so bounded and printable.
+fn loggable(kid: Option<&str>) -> Option<String> {
+    kid.map(|k| {
+        let mut shown: String = k
+            .chars()
+            .take(64)
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        if k.chars().count() > 64 {
+            shown.push('…');
+        }
+        shown
+    })
+}
+
 fn log_rejection(e: &AuthError, kid: Option<&str>) {
+    let kid = loggable(kid);
+    let kid = kid.as_deref();
     match e {
         AuthError::KeysUnavailable { .. } | AuthError::RevocationUnavailable { .. } => {
             tracing::warn!(

@@ -67,16 +67,9 @@ impl SecurityContext {
         move || CURRENT.sync_scope(claims, f)
     }
 
-    /// Calls `f` with the current caller, without cloning.
+    /// Calls `f` with the current caller.
     pub fn with<R>(f: impl FnOnce(Option<&TokenClaims>) -> R) -> R {
-        let mut f = Some(f);
-        match CURRENT.try_with(|c| f.take().map(|f| f(c.as_ref()))) {
-            Ok(Some(r)) => r,
-            _ => match f.take() {
-                Some(f) => f(None),
-                None => unreachable!("closure called exactly once"),
-            },
-        }
+        f(Self::get().as_ref())
     }
 
     /// The current caller, if any.

@@ -1,0 +1,94 @@
+//! Auth decisions are logged (outcome, reason, kid, sub); tokens and secrets never are.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tollgate_core::{Authenticator, Requirement};
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn decisions_are_logged_without_tokens_or_secrets() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let secret = "s3cr3t-value-s3cr3t-value-s3cr3t-value";
+    let tokens = runtime.block_on(async {
+        let (auth, _) = default_auth();
+        let good = token(&RSA).roles(&["user"]).sign();
+        let bad_sig = token(&RSA)
+            .header("kid", json!("rsa-1"))
+            .tamper_signature()
+            .sign();
+        let long_kid = token(&RSA)
+            .header("kid", json!(format!("evil\n{}", "k".repeat(500))))
+            .sign();
+        for t in [&good, &bad_sig, &long_kid] {
+            let _ = auth
+                .authorize(
+                    Some(format!("Bearer {t}").as_str()),
+                    &Requirement::any_role(["admin"]),
+                )
+                .await;
+        }
+        // An HMAC configuration: its secret must never be printed either.
+        let config = config()
+            .accepted_algorithms(["HS256"])
+            .shared_secret(secret)
+            .build()
+            .unwrap();
+        let hs = Authenticator::builder(config).build().unwrap();
+        let _ = hs.verify_token(&good).await;
+        tracing::info!(config = ?hs.config(), "configuration");
+        vec![good, bad_sig, long_kid]
+    });
+
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("outcome=\"denied\"") && logs.contains("reason=\"insufficient_role\""),
+        "{logs}"
+    );
+    assert!(logs.contains("sub=\"user-123\""), "{logs}");
+    assert!(
+        logs.contains("reason=\"bad_signature\"") && logs.contains("kid=\"rsa-1\""),
+        "{logs}"
+    );
+    for t in &tokens {
+        for segment in t.split('.') {
+            assert!(!logs.contains(segment), "a token segment reached the log");
+        }
+    }
+    assert!(!logs.contains(secret), "the shared secret reached the log");
+    assert!(
+        !logs.contains(&"k".repeat(100)),
+        "an unbounded kid reached the log"
+    );
+    assert!(
+        !logs.contains("evil\n"),
+        "a control character from a kid reached the log"
+    );
+}
