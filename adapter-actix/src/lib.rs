@@ -32,7 +32,7 @@
 //!   requires authentication.
 //! - Checks run in the middleware, before routing hands the request to extractors: a 403
 //!   never turns into a 400/422.
-//! - The caller is in the [`SecurityContext`](tollgate_core::SecurityContext) for the
+//! - The caller is in the [`SecurityContext`] for the
 //!   handler and everything it calls; [`Claims`] and `Option<Claims>` extract it.
 //! - Status, body and `WWW-Authenticate` come from the core; this crate only copies them.
 

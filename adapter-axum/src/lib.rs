@@ -36,11 +36,11 @@
 //!   an explicit [`allow_anonymous`].
 //! - Requirements are checked before the handler runs, so before any body extractor: a 403
 //!   never turns into a 422.
-//! - The caller is in the [`SecurityContext`](tollgate_core::SecurityContext) for the
+//! - The caller is in the [`SecurityContext`] for the
 //!   handler and everything it calls, and gone after the response; [`Claims`] and
 //!   `Option<Claims>` extract it.
 //! - Status, body and `WWW-Authenticate` come from the core's
-//!   [`AuthError`](tollgate_core::AuthError); this crate only copies them.
+//!   [`AuthError`]; this crate only copies them.
 
 use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts};
 use axum::http;

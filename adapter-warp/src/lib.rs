@@ -29,7 +29,7 @@
 //! and a filter cannot run the rest of the chain inside a task-local scope. So
 //! [`Tollgate::protect`] wraps the two filter trees as one hyper/tower service that
 //! authenticates first, then runs the request with the caller in the
-//! [`SecurityContext`](tollgate_core::SecurityContext):
+//! [`SecurityContext`]:
 //!
 //! - valid token: `public.or(protected)`;
 //! - no or invalid token: `public` only; if no public route matches, the answer is the
