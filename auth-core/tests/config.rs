@@ -445,3 +445,22 @@ fn yaml_12_booleans_only_and_no_duplicate_keys() {
     );
     assert!(p[0].starts_with("(document) is not valid YAML"), "{p:?}");
 }
+
+#[test]
+fn yaml_syntax_errors_do_not_echo_the_document() {
+    for doc in [
+        "auth_client:\n  shared_secret: \"abc-SECRET-def\n  issuer: x\n",
+        "auth_client:\n  shared_secret: [abc-SECRET-def\n",
+        "auth_client:\n  shared_secret: {abc-SECRET-def: [}\n",
+    ] {
+        let p = problems(AuthConfig::builder().yaml_str(doc));
+        assert!(
+            p[0].starts_with("(document) is not valid YAML: ") && p[0].contains("line 2"),
+            "{p:?}"
+        );
+        assert!(
+            !p[0].contains("SECRET"),
+            "the document reached the message: {p:?}"
+        );
+    }
+}

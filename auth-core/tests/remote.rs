@@ -343,10 +343,9 @@ async fn unusable_keys_are_skipped_not_fatal() {
         .is_ok());
 }
 
-async fn fetch_error(issuer: &TestIssuer, config: AuthConfigBuilder) -> FetchError {
+async fn fetch_error(config: AuthConfigBuilder) -> FetchError {
     let config = config.build().unwrap();
     let keys = RemoteKeys::from_config(&config, HttpFetcher::new(Duration::from_secs(1)));
-    let _ = issuer;
     keys.refresh_now().await.unwrap_err()
 }
 
@@ -356,7 +355,7 @@ async fn clear_errors_for_a_broken_issuer() {
     let issuer = TestIssuer::start(&[&k1]).await;
 
     issuer.set_discovery_issuer(Some("https://someone-else.example"));
-    let e = fetch_error(&issuer, config(&issuer)).await.to_string();
+    let e = fetch_error(config(&issuer)).await.to_string();
     assert!(
         e.contains("discovery document names issuer \"https://someone-else.example\""),
         "{e}"
@@ -365,7 +364,7 @@ async fn clear_errors_for_a_broken_issuer() {
     issuer.set_discovery_issuer(None);
 
     issuer.set_jwks_uri(Some("http://keys.example.com/jwks"));
-    let e = fetch_error(&issuer, config(&issuer)).await;
+    let e = fetch_error(config(&issuer)).await;
     assert_eq!(
         e,
         FetchError::InsecureUrl("http://keys.example.com/jwks".into())
@@ -374,7 +373,7 @@ async fn clear_errors_for_a_broken_issuer() {
     issuer.set_jwks_uri(None);
 
     issuer.set_behavior(DISCOVERY_PATH, Behavior::Status(404));
-    let e = fetch_error(&issuer, config(&issuer)).await.to_string();
+    let e = fetch_error(config(&issuer)).await.to_string();
     assert!(
         e.contains("HTTP 404") && e.contains("set auth_client.jwks_endpoint"),
         "{e}"
@@ -382,7 +381,7 @@ async fn clear_errors_for_a_broken_issuer() {
     assert!(e.contains("/api/v1/auth/jwks"), "{e}");
 
     issuer.set_behavior(JWKS_PATH, Behavior::Oversized(2 * 1024 * 1024));
-    let e = fetch_error(&issuer, config(&issuer).jwks_endpoint(issuer.jwks_url())).await;
+    let e = fetch_error(config(&issuer).jwks_endpoint(issuer.jwks_url())).await;
     assert!(matches!(e, FetchError::TooLarge(_)), "{e:?}");
 
     // Redirects may not leave https (or loopback http).
@@ -390,7 +389,7 @@ async fn clear_errors_for_a_broken_issuer() {
         JWKS_PATH,
         Behavior::Redirect("http://keys.example.com/jwks".into()),
     );
-    let e = fetch_error(&issuer, config(&issuer).jwks_endpoint(issuer.jwks_url())).await;
+    let e = fetch_error(config(&issuer).jwks_endpoint(issuer.jwks_url())).await;
     assert!(
         matches!(
             e,
@@ -412,7 +411,7 @@ async fn clear_errors_for_a_broken_issuer() {
     assert!(keys.refresh_now().await.is_ok());
 
     issuer.set_behavior(JWKS_PATH, Behavior::Garbage);
-    let e = fetch_error(&issuer, config(&issuer).jwks_endpoint(issuer.jwks_url()))
+    let e = fetch_error(config(&issuer).jwks_endpoint(issuer.jwks_url()))
         .await
         .to_string();
     assert!(e.contains("key set is not a JSON object"), "{e}");
@@ -542,4 +541,37 @@ async fn an_unreachable_issuer_does_not_stop_the_application() {
         .unwrap();
     let auth = Authenticator::builder(config).build();
     assert!(auth.is_ok(), "start-up must not need the issuer");
+}
+
+#[tokio::test]
+async fn fetch_errors_never_show_a_query_string() {
+    let k1 = TestKey::ec_p256("k1");
+    let issuer = TestIssuer::start(&[&k1]).await;
+    issuer.set_behavior(REVOCATION_PATH, Behavior::Status(500));
+    let config = config(&issuer)
+        .revocation_endpoint(format!(
+            "{}?access_token=SECRET-in-query",
+            issuer.revocation_url()
+        ))
+        .build()
+        .unwrap();
+    let list = tollgate_core::remote::RevocationList::from_config(
+        &config,
+        HttpFetcher::new(Duration::from_secs(1)),
+    )
+    .unwrap();
+    let e = list.refresh_now().await.unwrap_err();
+    let shown = format!("{e} {e:?} {list:?}");
+    assert!(
+        shown.contains(REVOCATION_PATH) && shown.contains("HTTP 500"),
+        "{shown}"
+    );
+    assert!(!shown.contains("SECRET"), "{shown}");
+    issuer.set_behavior(JWKS_PATH, Behavior::Garbage);
+    let e = fetch_error(config_with_jwks(&issuer, "?key=SECRET-2")).await;
+    assert!(!format!("{e} {e:?}").contains("SECRET"), "{e}");
+}
+
+fn config_with_jwks(issuer: &TestIssuer, query: &str) -> AuthConfigBuilder {
+    config(issuer).jwks_endpoint(format!("{}{query}", issuer.jwks_url()))
 }

@@ -71,6 +71,17 @@ impl fmt::Debug for HttpFetcher {
     }
 }
 
+/// `url` as it may appear in an error or a log: no query string or fragment, which can carry
+/// tokens (`?access_token=...`).
+pub(crate) fn shown(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    if cut < url.len() {
+        format!("{}?…", &url[..cut])
+    } else {
+        url.to_owned()
+    }
+}
+
 /// Whether tollgate may fetch from `url`.
 pub(crate) fn allowed_url(url: &url::Url) -> bool {
     match url.scheme() {
@@ -116,9 +127,9 @@ impl HttpFetcher {
         etag: Option<&str>,
         bearer: Option<&Secret>,
     ) -> Result<Fetched, FetchError> {
-        let parsed = url::Url::parse(url).map_err(|_| FetchError::InsecureUrl(url.to_owned()))?;
+        let parsed = url::Url::parse(url).map_err(|_| FetchError::InsecureUrl(shown(url)))?;
         if !allowed_url(&parsed) {
-            return Err(FetchError::InsecureUrl(url.to_owned()));
+            return Err(FetchError::InsecureUrl(shown(url)));
         }
         let mut request = self
             .client
@@ -132,7 +143,7 @@ impl HttpFetcher {
             request = request.bearer_auth(bearer.expose());
         }
         let transport = |e: reqwest::Error| FetchError::Transport {
-            url: url.to_owned(),
+            url: shown(url),
             reason: if e.is_timeout() {
                 "timeout"
             } else if e.is_redirect() {
@@ -164,7 +175,7 @@ impl HttpFetcher {
         }
         if status != 200 {
             return Err(FetchError::Status {
-                url: url.to_owned(),
+                url: shown(url),
                 status,
             });
         }
@@ -172,12 +183,12 @@ impl HttpFetcher {
             .content_length()
             .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
         {
-            return Err(FetchError::TooLarge(url.to_owned()));
+            return Err(FetchError::TooLarge(shown(url)));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(FetchError::TooLarge(url.to_owned()));
+                return Err(FetchError::TooLarge(shown(url)));
             }
             body.extend_from_slice(&chunk);
         }
@@ -211,6 +222,19 @@ mod tests {
         assert_eq!(max_age("Max-Age = 5"), Some(5));
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age("max-age=soon"), None);
+    }
+
+    #[test]
+    fn errors_show_no_query_string() {
+        assert_eq!(
+            shown("https://a.example/revoked?token=abc"),
+            "https://a.example/revoked?…"
+        );
+        assert_eq!(
+            shown("https://a.example/jwks#frag"),
+            "https://a.example/jwks?…"
+        );
+        assert_eq!(shown("https://a.example/jwks"), "https://a.example/jwks");
     }
 
     #[test]

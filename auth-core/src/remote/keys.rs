@@ -225,12 +225,12 @@ impl Inner {
             let (set, skipped) =
                 KeySet::from_jwks_report(text).map_err(|e| invalid(&url, &e.to_string()))?;
             for s in &skipped {
-                tracing::warn!(kid = ?s.kid, reason = s.reason, url = %url, "skipping unusable key in key set");
+                tracing::warn!(kid = ?s.kid, reason = s.reason, url = %super::fetch::shown(&url), "skipping unusable key in key set");
             }
             if set.is_empty() {
                 return Err(invalid(&url, "key set has no usable key"));
             }
-            tracing::info!(url = %url, keys = set.len(), "key set fetched");
+            tracing::info!(url = %super::fetch::shown(&url), keys = set.len(), "key set fetched");
             Arc::new(set)
         };
         self.snapshot.store(Some(Arc::new(Snapshot {
@@ -285,7 +285,7 @@ impl Inner {
 
 fn invalid(url: &str, reason: &str) -> FetchError {
     FetchError::Invalid {
-        url: url.to_owned(),
+        url: super::fetch::shown(url),
         reason: reason.to_owned(),
     }
 }
@@ -328,7 +328,7 @@ async fn discover(fetcher: &HttpFetcher, issuer: &str) -> Result<String, FetchEr
         .ok_or_else(|| invalid(&url, "discovery document has no jwks_uri"))?;
     match url::Url::parse(&jwks_uri) {
         Ok(u) if super::fetch::allowed_url(&u) => Ok(jwks_uri),
-        _ => Err(FetchError::InsecureUrl(jwks_uri)),
+        _ => Err(FetchError::InsecureUrl(super::fetch::shown(&jwks_uri))),
     }
 }
 

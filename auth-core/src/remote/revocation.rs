@@ -171,7 +171,7 @@ impl Inner {
             .await?;
         let body: Body =
             serde_json::from_slice(&fetched.body).map_err(|_| FetchError::Invalid {
-                url: self.url.clone(),
+                url: super::fetch::shown(&self.url),
                 reason: "revocation list is not {\"items\": [{\"jti\": ...}]}".into(),
             })?;
         let set: HashSet<String> = body.items.into_iter().filter_map(|i| i.jti).collect();
@@ -184,7 +184,7 @@ impl Inner {
 impl fmt::Debug for RevocationList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RevocationList")
-            .field("url", &self.inner.url)
+            .field("url", &super::fetch::shown(&self.inner.url))
             .field("fail_open", &self.inner.fail_open)
             .finish_non_exhaustive()
     }
