@@ -1,6 +1,8 @@
 //! Resources declared inside `web::scope` are matched by the full pattern actix-web reports.
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+mod common;
+
+use actix_web::{web, HttpResponse};
 use tollgate_actix::{allow_anonymous, Tollgate};
 use tollgate_conformance::{run, Adapter, Harness, Server};
 use tollgate_core::Authenticator;
@@ -11,39 +13,19 @@ impl Adapter for Scoped {
     const NAME: &'static str = "actix-scoped";
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
-        let gate = Tollgate::new(authenticator);
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server =
-                    HttpServer::new(move || {
-                        let api = gate.nested("/api");
-                        App::new().wrap(gate.middleware()).service(
-                            web::scope("/api")
-                                .service(api.resource("/health", allow_anonymous()).route(
-                                    web::get().to(|| async { HttpResponse::Ok().body("ok") }),
-                                ))
-                                .service(web::resource("/me").route(
-                                    web::get().to(|| async { HttpResponse::Ok().body("me") }),
-                                )),
-                        )
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener)
-                    .expect("listen")
-                    .run();
-                let handle = server.handle();
-                actix_web::rt::spawn(async move {
-                    let _ = stop_rx.await;
-                    handle.stop(false).await;
-                });
-                let _ = server.await;
-            });
-        });
-        Server::new(move || {
-            let _ = stop_tx.send(());
-            let _ = thread.join();
+        common::serve(Tollgate::new(authenticator), listener, |gate, cfg| {
+            let api = gate.nested("/api");
+            cfg.service(
+                web::scope("/api")
+                    .service(
+                        api.resource("/health", allow_anonymous())
+                            .route(web::get().to(|| async { HttpResponse::Ok().body("ok") })),
+                    )
+                    .service(
+                        web::resource("/me")
+                            .route(web::get().to(|| async { HttpResponse::Ok().body("me") })),
+                    ),
+            );
         })
     }
 }

@@ -2,7 +2,9 @@
 //! against the actix-web adapter: the conformance suite's scenarios on a tutorial-sized app,
 //! plus the guard-shadowing case of actix-web #3346.
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+mod common;
+
+use actix_web::{web, HttpResponse};
 use serde_json::Value;
 use tollgate_actix::{allow_anonymous, requires_role, AuthRejection, Tollgate};
 use tollgate_conformance::{run, services, Adapter, Harness, Server};
@@ -23,67 +25,47 @@ impl Adapter for Tutorial {
         // `#[post("/widgets/action")]` when guards are ignored; the declaration's method
         // keeps the latter protected.
         gate.declare("GET", "/widgets/{id}", allow_anonymous());
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .wrap(gate.middleware())
-                        .service(web::resource("/api/me").route(
-                            web::get().to(|| async {
-                                services::profile().map(ok).map_err(AuthRejection)
-                            }),
-                        ))
-                        .service(
-                            gate.resource("/api/health", allow_anonymous())
-                                .route(web::get().to(|| async { ok(services::health()) })),
-                        )
-                        .service(
-                            gate.resource("/api/admin/stats", requires_role(["admin"]))
-                                .route(web::get().to(|| async { ok(services::admin_stats()) })),
-                        )
-                        .service(
-                            gate.resource("/api/editor/drafts", requires_role(["editor", "admin"]))
-                                .route(web::get().to(|| async { ok(services::editor_drafts()) })),
-                        )
-                        .service(
-                            gate.resource("/api/public/whoami", allow_anonymous())
-                                .route(web::get().to(|| async { ok(services::whoami()) })),
-                        )
-                        .service(gate.resource("/api/echo", requires_role(["admin"])).route(
-                            web::post().to(|v: web::Json<Value>| async move { ok(v.into_inner()) }),
-                        ))
-                        .service(web::resource("/api/handler/check").route(web::get().to(
-                            || async { services::handler_check().map(ok).map_err(AuthRejection) },
-                        )))
-                        // Resource-level guards, as `#[get]` / `#[post]` generate.
-                        .service(
-                            web::resource("/widgets/{id}")
-                                .guard(actix_web::guard::Get())
-                                .to(HttpResponse::Ok),
-                        )
-                        .service(
-                            web::resource("/widgets/action")
-                                .guard(actix_web::guard::Post())
-                                .to(|| async { HttpResponse::Ok().body("action ran") }),
-                        )
-                })
-                .workers(1)
-                .disable_signals()
-                .listen(listener)
-                .expect("listen")
-                .run();
-                let handle = server.handle();
-                actix_web::rt::spawn(async move {
-                    let _ = stop_rx.await;
-                    handle.stop(false).await;
-                });
-                let _ = server.await;
-            });
-        });
-        Server::new(move || {
-            let _ = stop_tx.send(());
-            let _ = thread.join();
+        common::serve(gate, listener, |gate, cfg| {
+            cfg.service(web::resource("/api/me").route(
+                web::get().to(|| async { services::profile().map(ok).map_err(AuthRejection) }),
+            ))
+            .service(
+                gate.resource("/api/health", allow_anonymous())
+                    .route(web::get().to(|| async { ok(services::health()) })),
+            )
+            .service(
+                gate.resource("/api/admin/stats", requires_role(["admin"]))
+                    .route(web::get().to(|| async { ok(services::admin_stats()) })),
+            )
+            .service(
+                gate.resource("/api/editor/drafts", requires_role(["editor", "admin"]))
+                    .route(web::get().to(|| async { ok(services::editor_drafts()) })),
+            )
+            .service(
+                gate.resource("/api/public/whoami", allow_anonymous())
+                    .route(web::get().to(|| async { ok(services::whoami()) })),
+            )
+            .service(
+                gate.resource("/api/echo", requires_role(["admin"]))
+                    .route(web::post().to(|v: web::Json<Value>| async move { ok(v.into_inner()) })),
+            )
+            .service(
+                web::resource("/api/handler/check").route(
+                    web::get()
+                        .to(|| async { services::handler_check().map(ok).map_err(AuthRejection) }),
+                ),
+            )
+            // Resource-level guards, as `#[get]` / `#[post]` generate.
+            .service(
+                web::resource("/widgets/{id}")
+                    .guard(actix_web::guard::Get())
+                    .to(HttpResponse::Ok),
+            )
+            .service(
+                web::resource("/widgets/action")
+                    .guard(actix_web::guard::Post())
+                    .to(|| async { HttpResponse::Ok().body("action ran") }),
+            );
         })
     }
 }

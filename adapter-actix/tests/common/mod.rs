@@ -1,0 +1,40 @@
+//! Runs an actix-web application for the conformance harness: its own actix system on a
+//! thread, stopped when the returned `Server` is dropped.
+
+use actix_web::{web, App, HttpServer};
+use tollgate_actix::Tollgate;
+use tollgate_conformance::Server;
+
+/// Serves `configure`'s routes behind `gate`'s middleware on `listener`.
+pub(crate) fn serve(
+    gate: Tollgate,
+    listener: std::net::TcpListener,
+    configure: fn(&Tollgate, &mut web::ServiceConfig),
+) -> Server {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                let gate = gate.clone();
+                App::new()
+                    .wrap(gate.middleware())
+                    .configure(move |cfg| configure(&gate, cfg))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+            let handle = server.handle();
+            actix_web::rt::spawn(async move {
+                let _ = stop_rx.await;
+                handle.stop(false).await;
+            });
+            let _ = server.await;
+        });
+    });
+    Server::new(move || {
+        let _ = stop_tx.send(());
+        let _ = thread.join();
+    })
+}
