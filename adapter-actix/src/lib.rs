@@ -1,16 +1,16 @@
-//! # tollgate-actix
+//! # portcullis-actix
 //!
-//! [tollgate](tollgate_core) for actix-web 4: every route requires a valid bearer token
+//! [portcullis](portcullis_core) for actix-web 4: every route requires a valid bearer token
 //! unless declared otherwise next to the route.
 //!
 //! ```
 //! use actix_web::{web, App, HttpResponse};
-//! use tollgate_actix::{allow_anonymous, requires_role, Claims, Tollgate};
-//! use tollgate_core::{AuthConfig, Authenticator, StaticKeys};
+//! use portcullis_actix::{allow_anonymous, requires_role, Claims, Gate};
+//! use portcullis_core::{AuthConfig, Authenticator, StaticKeys};
 //!
 //! # fn keys() -> StaticKeys { StaticKeys::from_jwks(r#"{"keys":[]}"#).unwrap() }
 //! let config = AuthConfig::builder().issuer("https://auth.example.com").audience("my-api").build().unwrap();
-//! let gate = Tollgate::new(Authenticator::builder(config).key_source(keys()).build().unwrap());
+//! let gate = Gate::new(Authenticator::builder(config).key_source(keys()).build().unwrap());
 //!
 //! let app = App::new()
 //!     .wrap(gate.middleware()) // the one line: every route, and unknown paths, are protected
@@ -22,13 +22,13 @@
 //! # let _ = app;
 //! ```
 //!
-//! - [`Tollgate::middleware`] is an `App::wrap` middleware: it wraps the whole application
+//! - [`Gate::middleware`] is an `App::wrap` middleware: it wraps the whole application
 //!   (registration order does not matter) and looks the requirement up by the pattern
 //!   actix-web's own router matched (`match_pattern()`, guard-aware since actix-web 4.14),
 //!   never by a second router. Paths that match no route require authentication: 401
 //!   without a token, 404 with.
-//! - Requirements are declared next to the resource with [`Tollgate::resource`] (or
-//!   [`Tollgate::declare`], with the method, for macro-routed handlers); anything else
+//! - Requirements are declared next to the resource with [`Gate::resource`] (or
+//!   [`Gate::declare`], with the method, for macro-routed handlers); anything else
 //!   requires authentication.
 //! - Checks run in the middleware, before routing hands the request to extractors: a 403
 //!   never turns into a 400/422.
@@ -41,29 +41,29 @@ use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceRes
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use portcullis_core::{
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
+    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
+    AGENT_AUTHORIZATION,
+};
 use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use tollgate_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
-    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
-    AGENT_AUTHORIZATION,
-};
 
-pub use tollgate_core::markers::{
+pub use portcullis_core::markers::{
     allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
 };
 
 /// The authenticator and the per-route requirements of one application.
 #[derive(Clone)]
-pub struct Tollgate {
+pub struct Gate {
     authenticator: Authenticator,
     routes: DeclaredRoutes,
 }
 
-impl Tollgate {
+impl Gate {
     /// A gate for `authenticator`, with no route declared yet.
     pub fn new(authenticator: Authenticator) -> Self {
         Self {
@@ -115,34 +115,34 @@ impl Tollgate {
     /// The middleware, for `App::wrap`. The declared requirements are read when actix-web
     /// builds the application (after every `.service(..)` of the `App` expression), so the
     /// position of `.wrap(..)` in the expression does not matter.
-    pub fn middleware(&self) -> TollgateMiddleware {
-        TollgateMiddleware {
+    pub fn middleware(&self) -> GateMiddleware {
+        GateMiddleware {
             authenticator: self.authenticator.clone(),
             routes: self.routes.clone(),
         }
     }
 }
 
-/// The `Transform` of [`Tollgate::middleware`].
+/// The `Transform` of [`Gate::middleware`].
 #[derive(Clone)]
-pub struct TollgateMiddleware {
+pub struct GateMiddleware {
     authenticator: Authenticator,
     routes: DeclaredRoutes,
 }
 
-impl<S, B> Transform<S, ServiceRequest> for TollgateMiddleware
+impl<S, B> Transform<S, ServiceRequest> for GateMiddleware
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
-    type Transform = TollgateService<S>;
+    type Transform = GateService<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(TollgateService {
+        ready(Ok(GateService {
             service: Rc::new(service),
             authenticator: self.authenticator.clone(),
             policy: Arc::new(self.routes.snapshot()),
@@ -150,14 +150,14 @@ where
     }
 }
 
-/// The service of [`TollgateMiddleware`].
-pub struct TollgateService<S> {
+/// The service of [`GateMiddleware`].
+pub struct GateService<S> {
     service: Rc<S>,
     authenticator: Authenticator,
     policy: Arc<RoutePolicy>,
 }
 
-impl<S, B> Service<ServiceRequest> for TollgateService<S>
+impl<S, B> Service<ServiceRequest> for GateService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,

@@ -3,9 +3,9 @@
 mod common;
 
 use actix_web::{web, HttpResponse};
-use tollgate_actix::{allow_anonymous, Tollgate};
-use tollgate_conformance::{run, Adapter, Harness, Server};
-use tollgate_core::Authenticator;
+use portcullis_actix::{allow_anonymous, Gate};
+use portcullis_conformance::{run, Adapter, Harness, Server};
+use portcullis_core::Authenticator;
 
 struct Scoped;
 
@@ -13,7 +13,7 @@ impl Adapter for Scoped {
     const NAME: &'static str = "actix-scoped";
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
-        common::serve(Tollgate::new(authenticator), listener, |gate, cfg| {
+        common::serve(Gate::new(authenticator), listener, |gate, cfg| {
             let api = gate.nested("/api");
             cfg.service(
                 web::scope("/api")

@@ -5,10 +5,10 @@
 mod common;
 
 use actix_web::{web, HttpResponse};
+use portcullis_actix::{allow_anonymous, requires_role, AuthRejection, Gate};
+use portcullis_conformance::{run, services, Adapter, Harness, Server};
+use portcullis_core::Authenticator;
 use serde_json::Value;
-use tollgate_actix::{allow_anonymous, requires_role, AuthRejection, Tollgate};
-use tollgate_conformance::{run, services, Adapter, Harness, Server};
-use tollgate_core::Authenticator;
 
 fn ok(v: Value) -> HttpResponse {
     HttpResponse::Ok().json(v)
@@ -20,7 +20,7 @@ impl Adapter for Tutorial {
     const NAME: &'static str = "actix-tutorial";
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
-        let gate = Tollgate::new(authenticator);
+        let gate = Gate::new(authenticator);
         // actix-web #3346: an anonymous `#[get("/widgets/{id}")]` shadows a protected
         // `#[post("/widgets/action")]` when guards are ignored; the declaration's method
         // keeps the latter protected.
@@ -70,7 +70,7 @@ impl Adapter for Tutorial {
     }
 }
 
-tollgate_conformance::tutorial_tests!(Tutorial);
+portcullis_conformance::tutorial_tests!(Tutorial);
 
 async fn guard_shadowed(h: &Harness<Tutorial>) {
     let app = h.app().await;

@@ -1,6 +1,6 @@
-//! # tollgate-axum
+//! # portcullis-axum
 //!
-//! [tollgate](tollgate_core) for axum 0.8 (and any tower / hyper / tonic stack): every route
+//! [portcullis](portcullis_core) for axum 0.8 (and any tower / hyper / tonic stack): every route
 //! requires a valid bearer token unless declared otherwise next to the route.
 //!
 //! The layer works on any `tower::Service<http::Request<B>>` whose response body can be built
@@ -9,14 +9,14 @@
 //!
 //! ```
 //! use axum::{routing::get, Router};
-//! use tollgate_axum::{allow_anonymous, requires_role, Claims, RouterExt, Tollgate};
-//! use tollgate_core::{AuthConfig, Authenticator, SecurityContext, StaticKeys};
+//! use portcullis_axum::{allow_anonymous, requires_role, Claims, RouterExt, Gate};
+//! use portcullis_core::{AuthConfig, Authenticator, SecurityContext, StaticKeys};
 //!
 //! # fn keys() -> StaticKeys { StaticKeys::from_jwks(r#"{"keys":[]}"#).unwrap() }
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let config = AuthConfig::builder().issuer("https://auth.example.com").audience("my-api").build().unwrap();
-//! let gate = Tollgate::new(Authenticator::builder(config).key_source(keys()).build().unwrap());
+//! let gate = Gate::new(Authenticator::builder(config).key_source(keys()).build().unwrap());
 //!
 //! let app: Router = Router::new()
 //!     .route("/api/me", get(|Claims(c): Claims| async move { c.sub().unwrap_or("").to_owned() }))
@@ -27,7 +27,7 @@
 //! # }
 //! ```
 //!
-//! - [`Tollgate::layer`] is a tower layer. Added with `Router::layer` after the routes (as
+//! - [`Gate::layer`] is a tower layer. Added with `Router::layer` after the routes (as
 //!   every axum layer), it runs after routing and reads axum's `MatchedPath`, so the
 //!   requirement is looked up by the exact route axum chose, never by a second router.
 //!   Paths that match no route require authentication too: 401 without a token, 404 with.
@@ -50,29 +50,29 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
+use portcullis_core::{
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
+    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
+    AGENT_AUTHORIZATION,
+};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tollgate_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
-    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
-    AGENT_AUTHORIZATION,
-};
 
-pub use tollgate_core::markers::{
+pub use portcullis_core::markers::{
     allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
 };
 
 /// The authenticator and the per-route requirements of one application.
 #[derive(Clone)]
-pub struct Tollgate {
+pub struct Gate {
     authenticator: Authenticator,
     routes: DeclaredRoutes,
 }
 
-impl Tollgate {
+impl Gate {
     /// A gate for `authenticator`, with no route declared yet.
     pub fn new(authenticator: Authenticator) -> Self {
         Self {
@@ -107,8 +107,8 @@ impl Tollgate {
 
     /// The tower layer. Add it with `Router::layer` after the routes. It takes the routes
     /// declared up to this call; routes declared later require authentication.
-    pub fn layer(&self) -> TollgateLayer {
-        TollgateLayer {
+    pub fn layer(&self) -> GateLayer {
+        GateLayer {
             authenticator: self.authenticator.clone(),
             policy: Arc::new(self.policy()),
         }
@@ -121,7 +121,7 @@ pub trait RouterExt<S> {
     #[must_use]
     fn route_with(
         self,
-        gate: &Tollgate,
+        gate: &Gate,
         path: &str,
         method_router: MethodRouter<S>,
         requirement: Requirement,
@@ -131,7 +131,7 @@ pub trait RouterExt<S> {
 impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
     fn route_with(
         self,
-        gate: &Tollgate,
+        gate: &Gate,
         path: &str,
         method_router: MethodRouter<S>,
         requirement: Requirement,
@@ -141,18 +141,18 @@ impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
     }
 }
 
-/// The tower layer of [`Tollgate::layer`].
+/// The tower layer of [`Gate::layer`].
 #[derive(Clone)]
-pub struct TollgateLayer {
+pub struct GateLayer {
     authenticator: Authenticator,
     policy: Arc<RoutePolicy>,
 }
 
-impl<S> tower_layer::Layer<S> for TollgateLayer {
-    type Service = TollgateService<S>;
+impl<S> tower_layer::Layer<S> for GateLayer {
+    type Service = GateService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TollgateService {
+        GateService {
             inner,
             authenticator: self.authenticator.clone(),
             policy: Arc::clone(&self.policy),
@@ -160,15 +160,15 @@ impl<S> tower_layer::Layer<S> for TollgateLayer {
     }
 }
 
-/// The service of [`TollgateLayer`].
+/// The service of [`GateLayer`].
 #[derive(Clone)]
-pub struct TollgateService<S> {
+pub struct GateService<S> {
     inner: S,
     authenticator: Authenticator,
     policy: Arc<RoutePolicy>,
 }
 
-impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for TollgateService<S>
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for GateService<S>
 where
     S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
         + Clone

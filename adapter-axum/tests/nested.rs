@@ -2,9 +2,9 @@
 
 use axum::routing::get;
 use axum::Router;
-use tollgate_axum::{allow_anonymous, RouterExt, Tollgate};
-use tollgate_conformance::{run, Adapter, Harness, Server};
-use tollgate_core::Authenticator;
+use portcullis_axum::{allow_anonymous, Gate, RouterExt};
+use portcullis_conformance::{run, Adapter, Harness, Server};
+use portcullis_core::Authenticator;
 
 struct Nested;
 
@@ -12,7 +12,7 @@ impl Adapter for Nested {
     const NAME: &'static str = "axum-nested";
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
-        let gate = Tollgate::new(authenticator);
+        let gate = Gate::new(authenticator);
         let api = Router::new()
             .route_with(
                 &gate.nested("/api"),

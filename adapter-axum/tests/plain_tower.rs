@@ -1,10 +1,10 @@
 //! The layer outside axum: a plain tower service (as hyper or tonic stacks use), where every
 //! request requires authentication and the caller is in the SecurityContext.
 
+use portcullis_axum::Gate;
+use portcullis_core::testkit::{TestKey, TokenBuilder};
+use portcullis_core::{AuthConfig, Authenticator, SecurityContext, StaticKeys};
 use std::convert::Infallible;
-use tollgate_axum::Tollgate;
-use tollgate_core::testkit::{TestKey, TokenBuilder};
-use tollgate_core::{AuthConfig, Authenticator, SecurityContext, StaticKeys};
 use tower::{Layer, ServiceExt};
 
 #[tokio::test]
@@ -20,7 +20,7 @@ async fn protects_a_plain_tower_service() {
         .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[&key])).unwrap())
         .build()
         .unwrap();
-    let gate = Tollgate::new(auth);
+    let gate = Gate::new(auth);
     let inner = tower::service_fn(|_req: http::Request<String>| async {
         let sub = SecurityContext::get()
             .and_then(|c| c.sub().map(str::to_owned))

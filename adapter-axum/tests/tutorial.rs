@@ -3,10 +3,10 @@
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use portcullis_axum::{allow_anonymous, requires_role, AuthRejection, Gate, RouterExt};
+use portcullis_conformance::{services, Adapter, Server};
+use portcullis_core::Authenticator;
 use serde_json::Value;
-use tollgate_axum::{allow_anonymous, requires_role, AuthRejection, RouterExt, Tollgate};
-use tollgate_conformance::{services, Adapter, Server};
-use tollgate_core::Authenticator;
 
 struct Tutorial;
 
@@ -14,7 +14,7 @@ impl Adapter for Tutorial {
     const NAME: &'static str = "axum-tutorial";
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
-        let gate = Tollgate::new(authenticator);
+        let gate = Gate::new(authenticator);
         let app = Router::new()
             .route(
                 "/api/me",
@@ -61,4 +61,4 @@ impl Adapter for Tutorial {
     }
 }
 
-tollgate_conformance::tutorial_tests!(Tutorial);
+portcullis_conformance::tutorial_tests!(Tutorial);

@@ -1,17 +1,17 @@
-//! # tollgate-warp
+//! # portcullis-warp
 //!
-//! [tollgate](tollgate_core) for warp 0.4: routes are protected unless they are put in the
+//! [portcullis](portcullis_core) for warp 0.4: routes are protected unless they are put in the
 //! public tree, and per-route requirements are filters in the route's own chain.
 //!
 //! ```no_run
 //! use warp::Filter;
-//! use tollgate_core::{AuthConfig, Authenticator};
-//! use tollgate_warp::Tollgate;
+//! use portcullis_core::{AuthConfig, Authenticator};
+//! use portcullis_warp::Gate;
 //!
 //! # #[tokio::main]
 //! # async fn main() {
 //! let config = AuthConfig::load("application.yaml").expect("valid auth_client");
-//! let gate = Tollgate::new(Authenticator::builder(config).build().unwrap());
+//! let gate = Gate::new(Authenticator::builder(config).build().unwrap());
 //!
 //! // The one visible act that opens routes: the public tree.
 //! let public = warp::path!("api" / "health").map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
@@ -27,28 +27,28 @@
 //!
 //! How it works, and why it is not a plain filter: warp has no route metadata at run time,
 //! and a filter cannot run the rest of the chain inside a task-local scope. So
-//! [`Tollgate::protect`] wraps the two filter trees as one hyper/tower service that
+//! [`Gate::protect`] wraps the two filter trees as one hyper/tower service that
 //! authenticates first, then runs the request with the caller in the
 //! [`SecurityContext`]:
 //!
 //! - valid token: `public.or(protected)`;
 //! - no or invalid token: `public` only; if no public route matches, the answer is the
 //!   core's 401 (never a 404 that would reveal the protected routes);
-//! - markers ([`Tollgate::requires_role`], ...) reject with the core's error and the
+//! - markers ([`Gate::requires_role`], ...) reject with the core's error and the
 //!   service's recovery turns it into the core's answer (403 with `WWW-Authenticate`).
 //!
 //! Forgetting a marker leaves a route authenticated; only the public tree opens one.
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use portcullis_core::{
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, Caller,
+    ErrorResponse, Requirement, SecurityContext, TokenClaims, AGENT_AUTHORIZATION,
+};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::net::TcpListener;
-use tollgate_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, Caller,
-    ErrorResponse, Requirement, SecurityContext, TokenClaims, AGENT_AUTHORIZATION,
-};
 use warp::filters::BoxedFilter;
 use warp::http::{self, header::AUTHORIZATION, HeaderValue, StatusCode};
 use warp::reject::{MethodNotAllowed, Reject, Rejection};
@@ -61,7 +61,7 @@ pub struct AuthRejection(pub AuthError);
 
 impl Reject for AuthRejection {}
 
-/// Rejects with the core's error: `return Err(tollgate_warp::reject(e))` in a handler.
+/// Rejects with the core's error: `return Err(portcullis_warp::reject(e))` in a handler.
 pub fn reject(error: AuthError) -> Rejection {
     warp::reject::custom(AuthRejection(error))
 }
@@ -79,7 +79,7 @@ pub fn error_response(answer: &ErrorResponse) -> Response {
     response
 }
 
-/// Recovery for tollgate rejections (rendered by `authenticator`, so an error-body hook
+/// Recovery for portcullis rejections (rendered by `authenticator`, so an error-body hook
 /// applies); other rejections pass on unchanged.
 pub fn recover(
     authenticator: Authenticator,
@@ -95,11 +95,11 @@ pub fn recover(
 
 /// The authenticator, and the filters and service built from it.
 #[derive(Clone)]
-pub struct Tollgate {
+pub struct Gate {
     authenticator: Authenticator,
 }
 
-impl Tollgate {
+impl Gate {
     /// A gate for `authenticator`.
     pub fn new(authenticator: Authenticator) -> Self {
         Self { authenticator }

@@ -1,10 +1,10 @@
 //! The tutorial's transcript (and the policy cases around it), over real HTTP on 127.0.0.1,
 //! against the warp adapter: the conformance suite's scenarios on a tutorial-sized app.
 
+use portcullis_conformance::{services, Adapter, Server};
+use portcullis_core::Authenticator;
+use portcullis_warp::Gate;
 use serde_json::Value;
-use tollgate_conformance::{services, Adapter, Server};
-use tollgate_core::Authenticator;
-use tollgate_warp::Tollgate;
 use warp::filters::BoxedFilter;
 use warp::reply::{json, Response};
 use warp::{Filter, Reply};
@@ -23,7 +23,7 @@ impl Adapter for Tutorial {
     const NAME: &'static str = "warp-tutorial";
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
-        let gate = Tollgate::new(authenticator);
+        let gate = Gate::new(authenticator);
         let public = boxed(
             warp::path!("api" / "health")
                 .and(warp::get())
@@ -42,7 +42,7 @@ impl Adapter for Tutorial {
                     .and_then(|| async {
                         services::profile()
                             .map(|v| json(&v))
-                            .map_err(tollgate_warp::reject)
+                            .map_err(portcullis_warp::reject)
                     }),
             ),
             boxed(
@@ -70,7 +70,7 @@ impl Adapter for Tutorial {
                     .and_then(|| async {
                         services::handler_check()
                             .map(|v| json(&v))
-                            .map_err(tollgate_warp::reject)
+                            .map_err(portcullis_warp::reject)
                     }),
             ),
         ]
@@ -83,4 +83,4 @@ impl Adapter for Tutorial {
     }
 }
 
-tollgate_conformance::tutorial_tests!(Tutorial);
+portcullis_conformance::tutorial_tests!(Tutorial);

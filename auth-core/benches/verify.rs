@@ -1,12 +1,12 @@
-//! Verification cost: tollgate's whole pipeline against a bare signature check and against
+//! Verification cost: portcullis's whole pipeline against a bare signature check and against
 //! jsonwebtoken 11 (aws-lc backend). Medians of batched runs; compare ratios within one run.
 //!
-//! `cargo bench -p tollgate-core --bench verify`
+//! `cargo bench -p portcullis-core --bench verify`
 
+use portcullis_core::testkit::{TestKey, TokenBuilder};
+use portcullis_core::{Algorithm, AuthConfig, Authenticator, KeyLookup, KeySet, StaticKeys};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use tollgate_core::testkit::{TestKey, TokenBuilder};
-use tollgate_core::{Algorithm, AuthConfig, Authenticator, KeyLookup, KeySet, StaticKeys};
 
 const BATCH: u32 = 200;
 const BATCHES: usize = 31;
@@ -54,7 +54,7 @@ fn main() {
 
     println!(
         "{:<8} {:>14} {:>16} {:>18} {:>10}",
-        "alg", "raw verify µs", "tollgate µs", "jsonwebtoken µs", "overhead"
+        "alg", "raw verify µs", "portcullis µs", "jsonwebtoken µs", "overhead"
     );
     for key in &keys {
         let token = TokenBuilder::new(key)

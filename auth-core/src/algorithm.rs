@@ -1,4 +1,4 @@
-//! The JWS algorithms tollgate knows, and which key types each one needs.
+//! The JWS algorithms portcullis knows, and which key types each one needs.
 
 use std::fmt;
 use std::str::FromStr;
@@ -151,7 +151,7 @@ impl fmt::Display for Algorithm {
     }
 }
 
-/// The name is not a JWS algorithm tollgate supports (this includes `none`).
+/// The name is not a JWS algorithm portcullis supports (this includes `none`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown or unsupported JWS algorithm")]
 pub struct UnknownAlgorithm;

@@ -21,8 +21,8 @@ use std::sync::Arc;
 /// application.
 ///
 /// ```
-/// use tollgate_core::testkit::{TestKey, TokenBuilder};
-/// use tollgate_core::{AuthConfig, Authenticator, StaticKeys};
+/// use portcullis_core::testkit::{TestKey, TokenBuilder};
+/// use portcullis_core::{AuthConfig, Authenticator, StaticKeys};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -125,7 +125,7 @@ impl AuthenticatorBuilder {
     /// [`AuthError::reason`], [`AuthError::status`]): never token data.
     ///
     /// ```
-    /// # use tollgate_core::{AuthConfig, Authenticator, AuthError, StaticKeys, KeySet};
+    /// # use portcullis_core::{AuthConfig, Authenticator, AuthError, StaticKeys, KeySet};
     /// # let config = AuthConfig::builder().issuer("https://a.example").audience("api").build().unwrap();
     /// let auth = Authenticator::builder(config)
     ///     # .key_source(StaticKeys::new(KeySet::new()))
@@ -210,7 +210,7 @@ impl AuthenticatorBuilder {
             .resolver
             .unwrap_or_else(|| Arc::new(ClaimPathResolver::from_config(&config)));
         if config.enabled() {
-            tracing::info!(issuer = config.issuer(), audiences = ?config.audiences(), algorithms = ?config.algorithms(), "tollgate authentication enabled");
+            tracing::info!(issuer = config.issuer(), audiences = ?config.audiences(), algorithms = ?config.algorithms(), "portcullis authentication enabled");
         } else {
             tracing::warn!("AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
         }
@@ -375,7 +375,7 @@ impl Authenticator {
             .algorithm()
             .filter(|a| config.algorithms().contains(*a))
             .ok_or(AuthError::DisallowedAlgorithm)?;
-        // RFC 7515 §4.1.11: tollgate understands no extension, so any `crit` is fatal.
+        // RFC 7515 §4.1.11: portcullis understands no extension, so any `crit` is fatal.
         if jws.has_crit {
             return Err(AuthError::UnsupportedCritical);
         }

@@ -151,7 +151,7 @@ impl TokenClaims {
     /// Any claim, converted to `T`; `None` when absent or of another type.
     ///
     /// ```
-    /// # use tollgate_core::TokenClaims;
+    /// # use portcullis_core::TokenClaims;
     /// let claims = TokenClaims::from_json(serde_json::json!({"tenant": {"id": 7}, "beta": true}));
     /// assert_eq!(claims.claim::<bool>("beta"), Some(true));
     /// assert_eq!(claims.claim::<u32>("beta"), None);

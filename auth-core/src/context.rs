@@ -19,10 +19,10 @@ tokio::task_local! {
 /// construct.
 ///
 /// ```
-/// use tollgate_core::{SecurityContext, TokenClaims};
+/// use portcullis_core::{SecurityContext, TokenClaims};
 ///
 /// /// A service deep in the call chain: no claims parameter needed.
-/// fn profile() -> Result<String, tollgate_core::AuthError> {
+/// fn profile() -> Result<String, portcullis_core::AuthError> {
 ///     let claims = SecurityContext::require()?;
 ///     Ok(format!("{} ({:?})", claims.sub().unwrap_or("?"), SecurityContext::roles()))
 /// }

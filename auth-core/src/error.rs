@@ -1,4 +1,4 @@
-//! The one error type of tollgate and the HTTP answer each error maps to.
+//! The one error type of portcullis and the HTTP answer each error maps to.
 //!
 //! Adapters never choose a status, a body or a header themselves: they call
 //! [`AuthError::to_response`] and copy the result into their framework's response type.
@@ -30,7 +30,7 @@ pub enum AuthError {
     /// The token is not a well-formed JWS in compact serialization.
     #[error("malformed token ({0})")]
     Malformed(Malformed),
-    /// The token header lists a `crit` extension that tollgate does not understand.
+    /// The token header lists a `crit` extension that portcullis does not understand.
     #[error("unsupported critical header parameter")]
     UnsupportedCritical,
     /// The token's `alg` is not on the configured allowlist (or is `none` or unknown).

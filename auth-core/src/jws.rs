@@ -107,7 +107,7 @@ fn is_token68(s: &str) -> bool {
         })
 }
 
-/// The JOSE header members tollgate reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately
+/// The JOSE header members portcullis reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately
 /// absent: nothing in a token ever chooses where its key comes from.
 #[derive(Deserialize)]
 struct RawHeader {
@@ -156,7 +156,7 @@ impl<'t> CompactJws<'t> {
         })
     }
 
-    /// The header's algorithm, if tollgate knows it (`none` never is).
+    /// The header's algorithm, if portcullis knows it (`none` never is).
     pub(crate) fn algorithm(&self) -> Option<Algorithm> {
         self.alg_name.parse().ok()
     }

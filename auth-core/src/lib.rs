@@ -1,6 +1,6 @@
-//! # tollgate-core
+//! # portcullis-core
 //!
-//! The framework-free core of tollgate: everything needed to accept OAuth2 / OpenID Connect
+//! The framework-free core of portcullis: everything needed to accept OAuth2 / OpenID Connect
 //! bearer tokens safely, with no HTTP framework (and no `http` crate type) in its API.
 //! Adapters for axum, actix-web and warp translate; every decision is taken here.
 //!
@@ -25,8 +25,8 @@
 //! ## Verifying a token in non-HTTP code
 //!
 //! ```
-//! use tollgate_core::{AuthConfig, Authenticator, StaticKeys};
-//! # use tollgate_core::testkit::{TestKey, TokenBuilder};
+//! use portcullis_core::{AuthConfig, Authenticator, StaticKeys};
+//! # use portcullis_core::testkit::{TestKey, TokenBuilder};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,7 +52,7 @@
 //! ## The caller anywhere: `SecurityContext`
 //!
 //! ```
-//! use tollgate_core::{AuthError, SecurityContext, TokenClaims};
+//! use portcullis_core::{AuthError, SecurityContext, TokenClaims};
 //!
 //! struct UserService;
 //!

@@ -7,7 +7,7 @@ use crate::error::AuthError;
 /// What a route (or any operation) requires of its caller.
 ///
 /// ```
-/// use tollgate_core::{Requirement, TokenClaims};
+/// use portcullis_core::{Requirement, TokenClaims};
 /// let admin = TokenClaims::from_json(serde_json::json!({"sub": "u1", "roles": ["admin"]}));
 /// let need = Requirement::any_role(["editor", "admin"]);
 /// assert!(need.check(Some(&admin)).is_ok());
@@ -189,7 +189,7 @@ impl Requirement {
 /// under it (`a:b:c`, `a:b:c:d`), but not `a:bc`. Mid-segment wildcards are not supported.
 ///
 /// ```
-/// use tollgate_core::scope_matches;
+/// use portcullis_core::scope_matches;
 /// assert!(scope_matches("treasury:*", "treasury:write:budget"));
 /// assert!(scope_matches("treasury:write:*", "treasury:write"));
 /// assert!(!scope_matches("treasury:write:*", "treasury:writers"));

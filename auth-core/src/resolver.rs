@@ -33,7 +33,7 @@ impl Authorities {
 ///
 /// ```
 /// use serde_json::{Map, Value};
-/// use tollgate_core::{Authorities, ClaimPathResolver, RoleResolver};
+/// use portcullis_core::{Authorities, ClaimPathResolver, RoleResolver};
 ///
 /// /// Default claim paths, plus `admin` for one well-known subject.
 /// struct WithSuperUser(ClaimPathResolver);

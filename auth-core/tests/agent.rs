@@ -3,11 +3,11 @@
 mod common;
 
 use common::*;
-use serde_json::json;
-use tollgate_core::{
+use portcullis_core::{
     AgentClaims, AgentContext, AuthError, AuthorizationHeader, Caller, RequestCredentials,
     Requirement, SecurityContext, TokenClaims,
 };
+use serde_json::json;
 
 fn creds<'a>(user: &'a str, agent: Option<&'a str>) -> RequestCredentials<'a> {
     RequestCredentials::new(
@@ -147,10 +147,12 @@ async fn agent_context_is_task_local() {
 #[tokio::test]
 async fn error_body_hook_keeps_status_and_challenge() {
     let config = config().build().unwrap();
-    let auth = tollgate_core::Authenticator::builder(config)
+    let auth = portcullis_core::Authenticator::builder(config)
         .key_source(
-            tollgate_core::StaticKeys::from_jwks(&tollgate_core::testkit::TestKey::jwks(&[&RSA]))
-                .unwrap(),
+            portcullis_core::StaticKeys::from_jwks(&portcullis_core::testkit::TestKey::jwks(&[
+                &RSA,
+            ]))
+            .unwrap(),
         )
         .error_body(|e| json!({"error": e.reason()}).to_string())
         .build()

@@ -1,7 +1,7 @@
 //! Configuration: sources, precedence, defaults and every validation rule with its message.
 
+use portcullis_core::{Algorithm, AuthConfig, AuthConfigBuilder, ConfigError};
 use std::time::Duration;
-use tollgate_core::{Algorithm, AuthConfig, AuthConfigBuilder, ConfigError};
 
 fn problems(b: AuthConfigBuilder) -> Vec<String> {
     match b.build() {
@@ -33,7 +33,7 @@ fn tutorial_yaml_loads_with_defaults() {
         [Algorithm::RS256]
     );
     assert_eq!(c.leeway_seconds(), 30);
-    let paths = |p: &[tollgate_core::ClaimPath]| {
+    let paths = |p: &[portcullis_core::ClaimPath]| {
         p.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>()
     };
     assert_eq!(paths(c.role_claims()), ["roles", "role"]);
@@ -128,7 +128,7 @@ fn environment_wins_over_the_file() {
 
 #[test]
 fn load_reads_a_file_and_reports_a_missing_one() {
-    let dir = std::env::temp_dir().join(format!("tollgate-config-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("portcullis-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("application.yaml");
     std::fs::write(

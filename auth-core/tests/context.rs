@@ -1,9 +1,9 @@
 //! SecurityContext: scoped, isolated between concurrent tasks, carried explicitly, absent
 //! outside a scope.
 
+use portcullis_core::{AuthError, SecurityContext, TokenClaims};
 use serde_json::json;
 use std::time::Duration;
-use tollgate_core::{AuthError, SecurityContext, TokenClaims};
 
 fn claims(sub: &str) -> TokenClaims {
     TokenClaims::from_json(

@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
+use portcullis_core::testkit::TestKey;
+use portcullis_core::{Algorithm, JwksError, KeyLookup, KeySet};
 use serde_json::json;
-use tollgate_core::testkit::TestKey;
-use tollgate_core::{Algorithm, JwksError, KeyLookup, KeySet};
 
 fn report(doc: serde_json::Value) -> (KeySet, Vec<(Option<String>, &'static str)>) {
     let (set, skipped) = KeySet::from_jwks_report(&doc.to_string()).unwrap();
@@ -20,7 +20,7 @@ fn unusable_keys_are_skipped_and_the_rest_kept() {
     let good = RSA.jwk();
     let mut small = RSA.jwk();
     small["kid"] = json!("small");
-    small["n"] = json!(tollgate_b64(&[0xC5; 128])); // 1024-bit modulus
+    small["n"] = json!(b64url(&[0xC5; 128])); // 1024-bit modulus
     let mut enc = EC256.jwk();
     enc["kid"] = json!("enc");
     enc["use"] = json!("enc");
@@ -35,7 +35,7 @@ fn unusable_keys_are_skipped_and_the_rest_kept() {
     bad_alg["alg"] = json!("ES256");
     let mut bad_point = EC256.jwk();
     bad_point["kid"] = json!("bad-point");
-    bad_point["x"] = json!(tollgate_b64(&[1; 32]));
+    bad_point["x"] = json!(b64url(&[1; 32]));
     let oct = TestKey::hmac("oct", Algorithm::HS256, &[7; 32]).jwk();
     let doc = json!({"keys": [
         good, small, enc, ops, no_n, bad_alg, bad_point, oct,
@@ -79,7 +79,7 @@ fn unusable_keys_are_skipped_and_the_rest_kept() {
     );
 }
 
-fn tollgate_b64(bytes: &[u8]) -> String {
+fn b64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -123,7 +123,7 @@ fn duplicate_kids_keep_the_first_key() {
 #[test]
 fn debug_never_prints_key_material() {
     let secret = [b'k'; 40];
-    let key = tollgate_core::VerifyingKey::shared_secret(Some("s".into()), &secret).unwrap();
+    let key = portcullis_core::VerifyingKey::shared_secret(Some("s".into()), &secret).unwrap();
     let shown = format!("{key:?}");
     assert!(
         !shown.contains("kkkk") && !shown.contains("107, 107"),

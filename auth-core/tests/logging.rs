@@ -3,10 +3,10 @@
 mod common;
 
 use common::*;
+use portcullis_core::{Authenticator, Requirement};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use tollgate_core::{Authenticator, Requirement};
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);

@@ -2,11 +2,11 @@
 //! own keys, and the allowlist.
 #![cfg(feature = "ml-dsa")]
 
-use serde_json::{json, Value};
-use tollgate_core::testkit::{ManualClock, TestKey, TokenBuilder};
-use tollgate_core::{
+use portcullis_core::testkit::{ManualClock, TestKey, TokenBuilder};
+use portcullis_core::{
     Algorithm, AuthConfig, AuthError, Authenticator, KeyLookup, KeySet, StaticKeys,
 };
+use serde_json::{json, Value};
 
 /// The JOSE example of draft-ietf-cose-dilithium: an ML-DSA-65 JWS over a text payload.
 fn vector() -> (KeySet, String) {

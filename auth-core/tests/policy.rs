@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
+use portcullis_core::{AuthConfig, AuthError, Authenticator, Requirement, TokenClaims};
 use serde_json::json;
-use tollgate_core::{AuthConfig, AuthError, Authenticator, Requirement, TokenClaims};
 
 fn caller(v: serde_json::Value) -> TokenClaims {
     TokenClaims::from_json(v)
@@ -86,7 +86,7 @@ fn and_combines_and_anonymous_never_weakens() {
 
 #[test]
 fn scope_wildcards() {
-    use tollgate_core::scope_matches as m;
+    use portcullis_core::scope_matches as m;
     assert!(m("a:b:c", "a:b:c"));
     assert!(m("*", "anything:at:all"));
     assert!(m("a:b:*", "a:b"));

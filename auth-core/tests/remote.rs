@@ -1,13 +1,13 @@
 //! Remote key sets and revocation, each case against the local test issuer over real HTTP.
 
+use portcullis_core::remote::{FetchError, HttpFetcher, RemoteKeys};
+use portcullis_core::testkit::{
+    Behavior, ManualClock, TestIssuer, TestKey, DISCOVERY_PATH, JWKS_PATH, REVOCATION_PATH,
+};
+use portcullis_core::{AuthConfig, AuthConfigBuilder, AuthError, Authenticator, KeySource};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_core::remote::{FetchError, HttpFetcher, RemoteKeys};
-use tollgate_core::testkit::{
-    Behavior, ManualClock, TestIssuer, TestKey, DISCOVERY_PATH, JWKS_PATH, REVOCATION_PATH,
-};
-use tollgate_core::{AuthConfig, AuthConfigBuilder, AuthError, Authenticator, KeySource};
 
 const AUD: &str = "api";
 const T0: i64 = 1_700_000_000;
@@ -555,7 +555,7 @@ async fn fetch_errors_never_show_a_query_string() {
         ))
         .build()
         .unwrap();
-    let list = tollgate_core::remote::RevocationList::from_config(
+    let list = portcullis_core::remote::RevocationList::from_config(
         &config,
         HttpFetcher::new(Duration::from_secs(1)),
     )

@@ -3,19 +3,19 @@
 mod common;
 
 use common::*;
-use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use tollgate_core::testkit::{TestKey, TokenBuilder};
-use tollgate_core::{
+use portcullis_core::testkit::{TestKey, TokenBuilder};
+use portcullis_core::{
     Algorithm, AuthError, Authenticator, KeySet, KeySource, KeysUnavailable, Malformed,
     RefreshFuture, StaticKeys,
 };
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 async fn verify(
     auth: &Authenticator,
     token: &str,
-) -> Result<tollgate_core::TokenClaims, AuthError> {
+) -> Result<portcullis_core::TokenClaims, AuthError> {
     auth.verify_token(token).await
 }
 
@@ -36,7 +36,7 @@ async fn accepts_every_asymmetric_algorithm() {
     let keys = StaticKeys::from_jwks(&json!({"keys": [jwk]}).to_string()).unwrap();
     let auth = Authenticator::builder(config().build().unwrap())
         .key_source(keys)
-        .clock(tollgate_core::testkit::ManualClock::new(NOW))
+        .clock(portcullis_core::testkit::ManualClock::new(NOW))
         .build()
         .unwrap();
     let ps = token(&RSA).algorithm(Algorithm::PS256).sign();
@@ -434,7 +434,7 @@ async fn shared_secret_configuration_verifies_hmac() {
         .build()
         .unwrap();
     let auth = Authenticator::builder(config)
-        .clock(tollgate_core::testkit::ManualClock::new(NOW))
+        .clock(portcullis_core::testkit::ManualClock::new(NOW))
         .build()
         .unwrap();
     let key = TestKey::hmac("any", Algorithm::HS256, secret.as_bytes());
@@ -457,7 +457,7 @@ async fn pem_keys_verify() {
         let source = StaticKeys::from_pem(Some(key.kid()), Some(key.algorithm()), &pem).unwrap();
         let auth = Authenticator::builder(config().build().unwrap())
             .key_source(source)
-            .clock(tollgate_core::testkit::ManualClock::new(NOW))
+            .clock(portcullis_core::testkit::ManualClock::new(NOW))
             .build()
             .unwrap();
         assert!(verify(&auth, &token(key).sign()).await.is_ok(), "{key:?}");
@@ -499,7 +499,7 @@ async fn unknown_kid_asks_the_source_once_then_verifies() {
     });
     let auth = Authenticator::builder(config().build().unwrap())
         .shared_key_source(source.clone())
-        .clock(tollgate_core::testkit::ManualClock::new(NOW))
+        .clock(portcullis_core::testkit::ManualClock::new(NOW))
         .build()
         .unwrap();
     assert!(verify(&auth, &token(&RSA).sign()).await.is_ok());
@@ -583,9 +583,9 @@ async fn interoperates_with_jsonwebtoken() {
     let decoded = jsonwebtoken::decode::<serde_json::Value>(&minted, &key, &validation).unwrap();
     assert_eq!(decoded.claims["sub"], "u");
 
-    // ...and tollgate verifies what jsonwebtoken signs.
+    // ...and portcullis verifies what jsonwebtoken signs.
     let secret = "0123456789abcdef0123456789abcdef";
-    let now = tollgate_core::Clock::now_unix(&tollgate_core::SystemClock);
+    let now = portcullis_core::Clock::now_unix(&portcullis_core::SystemClock);
     let claims = json!({"iss": ISS, "aud": AUD, "sub": "from-jsonwebtoken", "exp": now + 60});
     let t = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

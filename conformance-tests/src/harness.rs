@@ -1,12 +1,12 @@
 //! The adapter trait, the test issuer and keys, and a small HTTP client.
 
-use std::marker::PhantomData;
-use std::sync::LazyLock;
-use tollgate_core::testkit::{ManualClock, TestIssuer, TestKey, TokenBuilder};
-use tollgate_core::{
+use portcullis_core::testkit::{ManualClock, TestIssuer, TestKey, TokenBuilder};
+use portcullis_core::{
     AuthConfig, AuthConfigBuilder, AuthError, Authenticator, AuthenticatorBuilder, Clock,
     SystemClock,
 };
+use std::marker::PhantomData;
+use std::sync::LazyLock;
 
 /// The audience of the reference application.
 pub const AUDIENCE: &str = "conformance-api";

@@ -1,26 +1,26 @@
-//! # tollgate-conformance
+//! # portcullis-conformance
 //!
-//! One suite of scenarios, over real HTTP on `127.0.0.1`, that every tollgate adapter must
+//! One suite of scenarios, over real HTTP on `127.0.0.1`, that every portcullis adapter must
 //! pass: the proof that axum, actix-web and warp (and your adapter) answer the same.
 //!
 //! ## Running it against your own adapter
 //!
 //! 1. Implement [`Adapter`]: serve the [reference application](#the-reference-application)
-//!    with the given [`Authenticator`](tollgate_core::Authenticator) on the given listener.
-//! 2. In a test file, `tollgate_conformance::conformance_tests!(MyAdapter);` inside a module
+//!    with the given [`Authenticator`](portcullis_core::Authenticator) on the given listener.
+//! 2. In a test file, `portcullis_conformance::conformance_tests!(MyAdapter);` inside a module
 //!    named after your adapter: one `#[test]` per scenario, named `<module>::<scenario>`.
 //!
 //! ```ignore
 //! struct MyAdapter;
-//! impl tollgate_conformance::Adapter for MyAdapter {
+//! impl portcullis_conformance::Adapter for MyAdapter {
 //!     const NAME: &'static str = "mine";
-//!     fn serve(auth: tollgate_core::Authenticator, listener: std::net::TcpListener) -> tollgate_conformance::Server {
+//!     fn serve(auth: portcullis_core::Authenticator, listener: std::net::TcpListener) -> portcullis_conformance::Server {
 //!         /* start the reference application, return a guard that stops it */
 //!         # unimplemented!()
 //!     }
 //! }
 //! mod mine {
-//!     tollgate_conformance::conformance_tests!(super::MyAdapter);
+//!     portcullis_conformance::conformance_tests!(super::MyAdapter);
 //! }
 //! ```
 //!

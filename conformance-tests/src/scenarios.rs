@@ -2,13 +2,13 @@
 //! them with one line each.
 
 use crate::harness::{Adapter, Harness, KEYS};
+use portcullis_core::testkit::{Behavior, TestIssuer, TestKey, JWKS_PATH};
+use portcullis_core::{
+    Algorithm, AuthError, Authorities, KeySet, Malformed, RoleResolver, StaticKeys,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tollgate_core::testkit::{Behavior, TestIssuer, TestKey, JWKS_PATH};
-use tollgate_core::{
-    Algorithm, AuthError, Authorities, KeySet, Malformed, RoleResolver, StaticKeys,
-};
 
 type Map = serde_json::Map<String, Value>;
 
@@ -291,7 +291,7 @@ pub async fn key_jku_x5u_jwk_are_never_fetched<A: Adapter>(h: &Harness<A>) {
     );
 }
 
-/// `crit` naming an extension tollgate does not understand: refused.
+/// `crit` naming an extension portcullis does not understand: refused.
 pub async fn key_crit_unknown_parameter<A: Adapter>(h: &Harness<A>) {
     let t = h
         .token(&KEYS.rsa)
@@ -752,7 +752,7 @@ pub async fn keyset_revoked_jti<A: Adapter>(h: &Harness<A>) {
 /// `enabled: false`: everything passes anonymously, markers are not enforced.
 pub async fn disabled_mode<A: Adapter>(h: &Harness<A>) {
     let auth = h
-        .authenticator(tollgate_core::AuthConfig::builder().enabled(false))
+        .authenticator(portcullis_core::AuthConfig::builder().enabled(false))
         .build()
         .expect("authenticator");
     let app = h.start(auth).await;

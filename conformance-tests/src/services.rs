@@ -2,9 +2,9 @@
 //! from the `SecurityContext`, as application services do. Every adapter's reference
 //! application answers with these.
 
+use portcullis_core::{AgentContext, AuthError, SecurityContext};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tollgate_core::{AgentContext, AuthError, SecurityContext};
 
 /// `GET /api/health`.
 pub fn health() -> Value {

@@ -2,9 +2,9 @@
 //! the reference application in its own idiom; the macro generates one test per scenario.
 //! This binary holds only those tests, so its summary line counts scenarios × adapters.
 
+use portcullis_conformance::{services, Adapter, Server};
+use portcullis_core::Authenticator;
 use serde_json::Value;
-use tollgate_conformance::{services, Adapter, Server};
-use tollgate_core::Authenticator;
 
 /// axum 0.8: `route_with` markers, one `layer`.
 struct AxumAdapter;
@@ -15,12 +15,12 @@ impl Adapter for AxumAdapter {
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
         use ::axum::routing::{get, post};
         use ::axum::{Json, Router};
-        use tollgate_axum::{
+        use portcullis_axum::{
             allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
-            AuthRejection, RouterExt, Tollgate,
+            AuthRejection, Gate, RouterExt,
         };
 
-        let gate = Tollgate::new(authenticator);
+        let gate = Gate::new(authenticator);
         let app = Router::new()
             .route_with(
                 &gate,
@@ -101,15 +101,15 @@ impl Adapter for ActixAdapter {
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
         use ::actix_web::{web, App, HttpResponse, HttpServer};
-        use tollgate_actix::{
+        use portcullis_actix::{
             allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
-            AuthRejection, Tollgate,
+            AuthRejection, Gate,
         };
 
         fn ok(v: Value) -> HttpResponse {
             HttpResponse::Ok().json(v)
         }
-        let gate = Tollgate::new(authenticator);
+        let gate = Gate::new(authenticator);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             ::actix_web::rt::System::new().block_on(async move {
@@ -201,7 +201,7 @@ impl Adapter for WarpAdapter {
         use ::warp::filters::BoxedFilter;
         use ::warp::reply::{json, Response};
         use ::warp::{Filter, Reply};
-        use tollgate_warp::Tollgate;
+        use portcullis_warp::Gate;
 
         fn boxed<F, R>(filter: F) -> BoxedFilter<(Response,)>
         where
@@ -210,7 +210,7 @@ impl Adapter for WarpAdapter {
         {
             filter.map(|r: R| r.into_response()).boxed()
         }
-        let gate = Tollgate::new(authenticator);
+        let gate = Gate::new(authenticator);
         let public = boxed(
             ::warp::path!("api" / "health")
                 .and(::warp::get())
@@ -229,7 +229,7 @@ impl Adapter for WarpAdapter {
                     .and_then(|| async {
                         services::profile()
                             .map(|v| json(&v))
-                            .map_err(tollgate_warp::reject)
+                            .map_err(portcullis_warp::reject)
                     }),
             ),
             boxed(
@@ -286,7 +286,7 @@ impl Adapter for WarpAdapter {
                     .and_then(|| async {
                         services::handler_check()
                             .map(|v| json(&v))
-                            .map_err(tollgate_warp::reject)
+                            .map_err(portcullis_warp::reject)
                     }),
             ),
         ];
@@ -301,13 +301,13 @@ impl Adapter for WarpAdapter {
 }
 
 mod axum {
-    tollgate_conformance::conformance_tests!(super::AxumAdapter);
+    portcullis_conformance::conformance_tests!(super::AxumAdapter);
 }
 
 mod actix {
-    tollgate_conformance::conformance_tests!(super::ActixAdapter);
+    portcullis_conformance::conformance_tests!(super::ActixAdapter);
 }
 
 mod warp {
-    tollgate_conformance::conformance_tests!(super::WarpAdapter);
+    portcullis_conformance::conformance_tests!(super::WarpAdapter);
 }

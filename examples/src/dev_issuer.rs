@@ -1,8 +1,8 @@
-//! The embedded DEVELOPMENT issuer: tollgate's test issuer on a fixed loopback port, with a
+//! The embedded DEVELOPMENT issuer: portcullis's test issuer on a fixed loopback port, with a
 //! key generated at start. Never use it for anything real: anyone can mint its tokens.
 
+use portcullis_core::testkit::{TestIssuer, TestKey};
 use serde_json::json;
-use tollgate_core::testkit::{TestIssuer, TestKey};
 
 /// The issuer URL that makes the example start the embedded issuer.
 pub const DEV_ISSUER: &str = "http://127.0.0.1:9400";

@@ -1,7 +1,7 @@
 //! The tutorial's `services.py`: plain code that finds the caller in the `SecurityContext`.
 
+use portcullis_core::{AuthError, SecurityContext};
 use serde_json::{json, Value};
-use tollgate_core::{AuthError, SecurityContext};
 
 /// The tutorial's `UserService`.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,10 +1,10 @@
 //! The example applications answer the tutorial's transcript, each framework the same,
 //! with keys fetched from a local test issuer by OIDC discovery.
 
+use portcullis_core::testkit::{TestIssuer, TestKey};
+use portcullis_core::{AuthConfig, Authenticator};
+use portcullis_examples::apps::{self, Framework};
 use serde_json::json;
-use tollgate_core::testkit::{TestIssuer, TestKey};
-use tollgate_core::{AuthConfig, Authenticator};
-use tollgate_examples::apps::{self, Framework};
 
 async fn start(framework: Framework, issuer: &TestIssuer) -> String {
     let config = AuthConfig::builder()

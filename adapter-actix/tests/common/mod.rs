@@ -2,14 +2,14 @@
 //! thread, stopped when the returned `Server` is dropped.
 
 use actix_web::{web, App, HttpServer};
-use tollgate_actix::Tollgate;
-use tollgate_conformance::Server;
+use portcullis_actix::Gate;
+use portcullis_conformance::Server;
 
 /// Serves `configure`'s routes behind `gate`'s middleware on `listener`.
 pub(crate) fn serve(
-    gate: Tollgate,
+    gate: Gate,
     listener: std::net::TcpListener,
-    configure: fn(&Tollgate, &mut web::ServiceConfig),
+    configure: fn(&Gate, &mut web::ServiceConfig),
 ) -> Server {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {

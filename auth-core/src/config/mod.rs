@@ -5,7 +5,7 @@
 //! as `audiance` stops the application at start instead of silently dropping a check.
 //!
 //! ```
-//! use tollgate_core::AuthConfig;
+//! use portcullis_core::AuthConfig;
 //!
 //! let config = AuthConfig::builder()
 //!     .issuer("https://auth.example.com")
@@ -56,7 +56,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Validated configuration of tollgate. Build it with [`AuthConfig::builder`] or
+/// Validated configuration of portcullis. Build it with [`AuthConfig::builder`] or
 /// [`AuthConfig::load`]; it cannot be changed afterwards.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -129,7 +129,7 @@ impl AuthConfig {
     pub fn jwks_max_stale(&self) -> Duration {
         self.jwks_max_stale
     }
-    /// Connect and total timeout of every HTTP request tollgate makes.
+    /// Connect and total timeout of every HTTP request portcullis makes.
     pub fn http_timeout(&self) -> Duration {
         self.http_timeout
     }

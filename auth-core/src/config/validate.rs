@@ -223,7 +223,7 @@ fn check_algorithms(p: &mut Problems, b: &AuthConfigBuilder) -> AlgorithmSet {
         match name.trim().parse::<Algorithm>() {
             Ok(alg) if !alg.is_supported() => p.add(
                 &key,
-                format!("{alg} needs tollgate-core's `ml-dsa` feature (post-quantum signatures)"),
+                format!("{alg} needs portcullis-core's `ml-dsa` feature (post-quantum signatures)"),
             ),
             Ok(alg) => set.insert(alg),
             Err(_) => p.add(

@@ -26,7 +26,7 @@ pub type RefreshFuture<'a> = Pin<Box<dyn Future<Output = Option<Arc<KeySet>>> + 
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tollgate_core::{KeySet, KeySource, KeysUnavailable};
+/// use portcullis_core::{KeySet, KeySource, KeysUnavailable};
 ///
 /// /// Keys the service already holds (for example, tokens it issued itself).
 /// struct OwnKeys(Arc<KeySet>);

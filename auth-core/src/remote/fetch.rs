@@ -1,4 +1,4 @@
-//! The one HTTP client tollgate uses for discovery, key sets and the revocation list:
+//! The one HTTP client portcullis uses for discovery, key sets and the revocation list:
 //! timeouts, a response size cap, `https` only (plain `http` on loopback), and no redirect
 //! that leaves those rules.
 
@@ -6,7 +6,7 @@ use crate::config::Secret;
 use std::fmt;
 use std::time::Duration;
 
-/// Largest response body tollgate reads (discovery, JWKS, revocation list).
+/// Largest response body portcullis reads (discovery, JWKS, revocation list).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 const MAX_REDIRECTS: usize = 3;
 
@@ -82,7 +82,7 @@ pub(crate) fn shown(url: &str) -> String {
     }
 }
 
-/// Whether tollgate may fetch from `url`.
+/// Whether portcullis may fetch from `url`.
 pub(crate) fn allowed_url(url: &url::Url) -> bool {
     match url.scheme() {
         "https" => url.host().is_some(),
@@ -108,13 +108,13 @@ impl HttpFetcher {
             .connect_timeout(timeout)
             .timeout(timeout)
             .redirect(policy)
-            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self { client, timeout }
     }
 
-    /// Uses your own `reqwest` client (proxy, custom roots...). tollgate still applies its
+    /// Uses your own `reqwest` client (proxy, custom roots...). portcullis still applies its
     /// per-request timeout, size cap and URL rule; redirects follow your client's policy.
     pub fn with_client(client: reqwest::Client, timeout: Duration) -> Self {
         Self { client, timeout }

@@ -1,4 +1,4 @@
-//! Test helpers for tollgate users' own tests (feature `testkit`).
+//! Test helpers for portcullis users' own tests (feature `testkit`).
 //!
 //! - [`TestKey`]: generate RSA, EC (P-256, P-384), Ed25519 or HMAC keys with a `kid`, and
 //!   export them as JWK / JWKS / PEM.
@@ -10,8 +10,8 @@
 //!   whose keys, answers and failures a test changes at run time, with request counters.
 //!
 //! ```
-//! use tollgate_core::testkit::{ManualClock, TestKey, TokenBuilder};
-//! use tollgate_core::{AuthConfig, AuthError, Authenticator, StaticKeys};
+//! use portcullis_core::testkit::{ManualClock, TestKey, TokenBuilder};
+//! use portcullis_core::{AuthConfig, AuthError, Authenticator, StaticKeys};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {

@@ -1,9 +1,9 @@
 //! Shared fixtures: keys are generated once per test binary.
 #![allow(dead_code, unreachable_pub)]
 
+use portcullis_core::testkit::{ManualClock, TestKey, TokenBuilder};
+use portcullis_core::{AuthConfig, AuthConfigBuilder, Authenticator, StaticKeys};
 use std::sync::LazyLock;
-use tollgate_core::testkit::{ManualClock, TestKey, TokenBuilder};
-use tollgate_core::{AuthConfig, AuthConfigBuilder, Authenticator, StaticKeys};
 
 pub const ISS: &str = "https://issuer.test";
 pub const AUD: &str = "api";

@@ -2,15 +2,15 @@
 
 use crate::services::{self, UserService};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use tollgate_actix::{allow_anonymous, requires_role, AuthRejection, Tollgate};
-use tollgate_core::Authenticator;
+use portcullis_actix::{allow_anonymous, requires_role, AuthRejection, Gate};
+use portcullis_core::Authenticator;
 
 async fn me() -> Result<HttpResponse, AuthRejection> {
     Ok(HttpResponse::Ok().json(UserService.get_profile()?))
 }
 
 /// Registers the routes; `gate` records their requirements.
-pub fn configure(gate: &Tollgate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+pub fn configure(gate: &Gate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         cfg.service(web::resource("/api/me").route(web::get().to(me)))
             .service(
@@ -36,7 +36,7 @@ pub fn configure(gate: &Tollgate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
 
 /// Serves the application on `listener` (runs its own actix system; blocks).
 pub fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> std::io::Result<()> {
-    let gate = Tollgate::new(authenticator);
+    let gate = Gate::new(authenticator);
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()

@@ -3,12 +3,12 @@
 use crate::services::{self, UserService};
 use axum::routing::get;
 use axum::{Json, Router};
-use tollgate_axum::{allow_anonymous, requires_role, AuthRejection, RouterExt, Tollgate};
-use tollgate_core::Authenticator;
+use portcullis_axum::{allow_anonymous, requires_role, AuthRejection, Gate, RouterExt};
+use portcullis_core::Authenticator;
 
 /// The application.
 pub fn app(authenticator: Authenticator) -> Router {
-    let gate = Tollgate::new(authenticator);
+    let gate = Gate::new(authenticator);
     let users = UserService;
     Router::new()
         .route(

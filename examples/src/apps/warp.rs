@@ -1,13 +1,13 @@
 //! The Protected API on warp.
 
 use crate::services::{self, UserService};
-use tollgate_core::Authenticator;
-use tollgate_warp::{Protected, Tollgate};
+use portcullis_core::Authenticator;
+use portcullis_warp::{Gate, Protected};
 use warp::Filter;
 
 /// The application.
 pub fn app(authenticator: Authenticator) -> Protected {
-    let gate = Tollgate::new(authenticator);
+    let gate = Gate::new(authenticator);
     let public = warp::path!("api" / "health")
         .and(warp::get())
         .map(|| warp::reply::json(&services::health()));
@@ -17,7 +17,7 @@ pub fn app(authenticator: Authenticator) -> Protected {
             UserService
                 .get_profile()
                 .map(|v| warp::reply::json(&v))
-                .map_err(tollgate_warp::reject)
+                .map_err(portcullis_warp::reject)
         });
     let stats = warp::path!("api" / "admin" / "stats")
         .and(warp::get())

@@ -1,12 +1,12 @@
 //! The tutorial's Protected API.
 //!
-//! `cargo run -p tollgate-examples --bin protected-api -- [--framework axum|actix|warp]
+//! `cargo run -p portcullis-examples --bin protected-api -- [--framework axum|actix|warp]
 //! [--port 8000] [--config application.yaml]`
 
+use portcullis_core::{AuthConfig, Authenticator};
+use portcullis_examples::apps::{self, Framework};
+use portcullis_examples::dev_issuer::{DevIssuer, DEV_ISSUER};
 use std::path::PathBuf;
-use tollgate_core::{AuthConfig, Authenticator};
-use tollgate_examples::apps::{self, Framework};
-use tollgate_examples::dev_issuer::{DevIssuer, DEV_ISSUER};
 
 struct Args {
     framework: Framework,

@@ -1,12 +1,12 @@
-//! tollgate-core without HTTP: a job consumer verifies the token each message carries and
+//! portcullis-core without HTTP: a job consumer verifies the token each message carries and
 //! runs the job's service code with the caller in the `SecurityContext`.
 //!
-//! `cargo run -p tollgate-examples --bin queue-consumer`
+//! `cargo run -p portcullis-examples --bin queue-consumer`
 
+use portcullis_core::testkit::{TestKey, TokenBuilder};
+use portcullis_core::{AuthConfig, AuthError, Authenticator, SecurityContext, StaticKeys};
 use serde_json::json;
 use tokio::sync::mpsc;
-use tollgate_core::testkit::{TestKey, TokenBuilder};
-use tollgate_core::{AuthConfig, AuthError, Authenticator, SecurityContext, StaticKeys};
 
 /// A message on the queue: a job and the bearer token of whoever enqueued it.
 struct Job {
