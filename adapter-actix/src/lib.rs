@@ -1,10 +1,11 @@
 //! # portcullis-actix
 //!
-//! [portcullis](portcullis_core) for actix-web 4: every route requires a valid bearer token
-//! unless declared otherwise next to the route.
+//! [portcullis](portcullis_core) for actix-web 4: every route requires a valid bearer token;
+//! a requirement is bound to the resource, route or scope it is declared on; opening a route
+//! is a visible act.
 //!
 //! ```
-//! use actix_web::{web, App, HttpResponse};
+//! use actix_web::{guard, web, App, HttpResponse};
 //! use portcullis_actix::{allow_anonymous, requires_role, Claims, Gate};
 //! use portcullis_core::{AuthConfig, Authenticator, StaticKeys};
 //!
@@ -13,72 +14,82 @@
 //! let gate = Gate::new(Authenticator::builder(config).key_source(keys()).build().unwrap());
 //!
 //! let app = App::new()
-//!     .wrap(gate.middleware()) // the one line: every route, and unknown paths, are protected
-//!     .service(web::resource("/api/me").route(web::get().to(|c: Claims| async move {
-//!         HttpResponse::Ok().body(c.0.sub().unwrap_or("").to_owned())
-//!     })))
-//!     .service(gate.resource("/api/health", allow_anonymous()).route(web::get().to(HttpResponse::Ok)))
-//!     .service(gate.resource("/api/admin/stats", requires_role(["admin"])).route(web::get().to(HttpResponse::Ok)));
+//!     // public: registered before the protected scope, with the method as a resource guard
+//!     .service(gate.resource("/api/health", allow_anonymous()).guard(guard::Get()).to(HttpResponse::Ok))
+//!     // the gate: everything inside, and every unknown path, needs a valid token
+//!     .service(
+//!         gate.protected()
+//!             .service(web::resource("/api/me").route(web::get().to(|c: Claims| async move {
+//!                 HttpResponse::Ok().body(c.0.sub().unwrap_or("").to_owned())
+//!             })))
+//!             .service(gate.resource("/api/admin/stats", requires_role(["admin"])).route(web::get().to(HttpResponse::Ok))),
+//!     );
 //! # let _ = app;
 //! ```
 //!
-//! - [`Gate::middleware`] is an `App::wrap` middleware: it wraps the whole application
-//!   (registration order does not matter) and looks the requirement up by the pattern
-//!   actix-web's own router matched (`match_pattern()`, guard-aware since actix-web 4.14),
-//!   never by a second router. Paths that match no route require authentication: 401
-//!   without a token, 404 with.
-//! - Requirements are declared next to the resource with [`Gate::resource`] (or
-//!   [`Gate::declare`], with the method, for macro-routed handlers); anything else
-//!   requires authentication.
-//! - Checks run in the middleware, before routing hands the request to extractors: a 403
-//!   never turns into a 400/422.
-//! - The caller is in the [`SecurityContext`] for the
-//!   handler and everything it calls; [`Claims`] and `Option<Claims>` extract it.
-//! - Status, body and `WWW-Authenticate` come from the core; this crate only copies them.
+//! ## Why no spelling of a request separates a requirement from its handler
+//!
+//! Nothing here looks a route up by a path or a method: actix-web's own router picks the
+//! handler (on the percent-decoded path, with its guards), and the checks are middleware of
+//! what it picked.
+//!
+//! - [`Gate::protected`] is `web::scope("")` wrapped in the gate: a scope that matches every
+//!   path, so whatever the router hands to it (a resource inside, or the default service
+//!   for an unknown path) runs behind the gate. No valid token, no handler.
+//! - A requirement is resource, route or scope middleware ([`Gate::resource`],
+//!   [`Gate::require`] with `Resource::wrap` / `Route::wrap` / `Scope::wrap`, or
+//!   [`Require::new`] in a macro's `wrap = "..."`). actix-web runs such middleware only for
+//!   requests its router has already sent to that resource, route or scope: the check
+//!   cannot be missed by a spelling of the path, and it cannot be applied to another
+//!   handler than its own.
+//! - A requirement that runs without the gate in front of it (outside `gate.protected()`)
+//!   answers 500 and logs the fix: it never runs unchecked.
+//! - Public routes are the resources registered on the `App` *before* `gate.protected()`
+//!   (actix-web tries services in registration order, so the catch-all scope must come
+//!   last). [`allow_anonymous`] on them identifies a caller who sends a valid token. Give a
+//!   public resource its method as a resource guard (`.guard(guard::Get())`, as the
+//!   `#[get(..)]` macros do): the other methods of the path then fall through to the
+//!   protected scope instead of answering 405 from the public resource. A public resource
+//!   inside the protected scope stays authenticated, and says so in a warning.
+//!
+//! Checks run before any extractor: a 403 never turns into a 400/422. The caller is in the
+//! [`SecurityContext`] for the handler and everything it calls; [`Claims`] and
+//! `Option<Claims>` extract it. Status, body and `WWW-Authenticate` come from the core.
 
-use actix_web::body::{BoxBody, EitherBody};
-use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{
+    forward_ready, Payload, Service, ServiceFactory, ServiceRequest, ServiceResponse, Transform,
+};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use portcullis_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
-    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, Caller,
+    ErrorResponse, RequestCredentials, Requirement, SecurityContext, TokenClaims,
     AGENT_AUTHORIZATION,
 };
 use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use portcullis_core::markers::{
-    allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
+    allow_anonymous, requires_agent_scope, requires_all_roles, requires_group, requires_role,
+    requires_token_scope,
 };
 
-/// The authenticator and the per-route requirements of one application.
+/// The authenticator of one application, and the middleware built from it.
 #[derive(Clone)]
 pub struct Gate {
     authenticator: Authenticator,
-    routes: DeclaredRoutes,
 }
 
 impl Gate {
-    /// A gate for `authenticator`, with no route declared yet.
+    /// A gate for `authenticator`.
     pub fn new(authenticator: Authenticator) -> Self {
-        Self {
-            authenticator,
-            routes: DeclaredRoutes::new(),
-        }
-    }
-
-    /// A handle for resources inside `web::scope(prefix)`: they are recorded with the full
-    /// pattern actix-web reports.
-    pub fn nested(&self, prefix: &str) -> Self {
-        Self {
-            authenticator: self.authenticator.clone(),
-            routes: self.routes.nested(prefix),
-        }
+        Self { authenticator }
     }
 
     /// The authenticator.
@@ -86,48 +97,124 @@ impl Gate {
         &self.authenticator
     }
 
-    /// Records `requirement` for `method` on the route pattern `path`: for handlers routed by
-    /// macros, e.g. `gate.declare("GET", "/api/health", allow_anonymous())` next to
-    /// `#[get("/api/health")]`.
-    ///
-    /// The method is part of the declaration because the middleware runs before routing,
-    /// where actix-web matches patterns without guards: `#[get("/widgets/{id}")]` declared
-    /// anonymous must not open `#[post("/widgets/action")]`, which only its method guard
-    /// tells apart (actix-web #3346).
-    pub fn declare(&self, method: &str, path: &str, requirement: Requirement) {
-        self.routes.declare_method(method, path, requirement);
-    }
-
-    /// `web::resource(path)` with `requirement` recorded for every method. Give it
-    /// route-level method guards (`.route(web::get().to(..))`, which answer 405 instead of
-    /// falling through to another resource); for resource-level guards, use
-    /// [`declare`](Self::declare) with the method.
-    pub fn resource(&self, path: &str, requirement: Requirement) -> actix_web::Resource {
-        self.routes.declare(path, requirement);
-        web::resource(path)
-    }
-
-    /// The policy as declared so far.
-    pub fn policy(&self) -> RoutePolicy {
-        self.routes.snapshot()
-    }
-
-    /// The middleware, for `App::wrap`. The declared requirements are read when actix-web
-    /// builds the application (after every `.service(..)` of the `App` expression), so the
-    /// position of `.wrap(..)` in the expression does not matter.
+    /// The gate as middleware: refuses every request without a valid token and runs the
+    /// rest with the caller in the [`SecurityContext`]. [`protected`](Self::protected) wraps
+    /// it around a catch-all scope; `App::wrap(gate.middleware())` protects a whole
+    /// application that has no public route.
     pub fn middleware(&self) -> GateMiddleware {
         GateMiddleware {
             authenticator: self.authenticator.clone(),
-            routes: self.routes.clone(),
         }
     }
+
+    /// `web::scope("")` behind the gate: register every protected service in it, and the
+    /// scope itself after the public ones. Unknown paths land here too (401 without a
+    /// token, 404 with).
+    pub fn protected(
+        &self,
+    ) -> actix_web::Scope<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<EitherBody<BoxBody, BoxBody>>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        web::scope("").wrap(self.middleware())
+    }
+
+    /// The check of `requirement` as middleware, for `Resource::wrap`, `Route::wrap` or
+    /// `Scope::wrap`. [`allow_anonymous`] makes it the optional authentication of a public
+    /// resource.
+    pub fn require(&self, requirement: Requirement) -> Require {
+        Require {
+            requirement: Arc::new(requirement),
+            authenticator: Some(self.authenticator.clone()),
+            warned: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// `web::resource(path)` wrapped in the check of `requirement`. Every route of the
+    /// resource (and its 405 answer) is behind the check.
+    pub fn resource(
+        &self,
+        path: &str,
+        requirement: Requirement,
+    ) -> actix_web::Resource<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<EitherBody<BoxBody, BoxBody>>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        web::resource(path).wrap(self.require(requirement))
+    }
+}
+
+fn credentials(request: &ServiceRequest) -> RequestCredentials<'_> {
+    let headers = request.headers();
+    let header =
+        |name| AuthorizationHeader::from_values(headers.get_all(name).map(|v| v.as_bytes()));
+    RequestCredentials::new(header(AUTHORIZATION.as_str()), header(AGENT_AUTHORIZATION))
+}
+
+/// The authenticator of the gate that let this request in, for markers created without one.
+#[derive(Clone)]
+struct GateAuthenticator(Authenticator);
+
+/// Runs `service` for `request` with `caller` installed, and answers an [`AuthError`] the
+/// handler raised as the core says (through the authenticator's error-body hook).
+async fn serve_as<S, B>(
+    service: Rc<S>,
+    request: ServiceRequest,
+    caller: Caller,
+    authenticator: Authenticator,
+) -> Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    // `call` inside the scope too: middleware and handlers that start work in `call` see
+    // the caller.
+    let response = caller
+        .scope(async move { service.call(request).await })
+        .await?;
+    let raised = response
+        .response()
+        .extensions()
+        .get::<HandlerError>()
+        .map(|h| h.0.clone());
+    match raised {
+        Some(error) => {
+            let rendered = http_response(&authenticator.error_response(&error));
+            let (req, _) = response.into_parts();
+            Ok(ServiceResponse::new(req, rendered).map_into_right_body())
+        }
+        None => Ok(response.map_into_left_body()),
+    }
+}
+
+fn refuse<B>(
+    request: ServiceRequest,
+    authenticator: Option<&Authenticator>,
+    error: &AuthError,
+) -> ServiceResponse<EitherBody<B, BoxBody>> {
+    let answer = match authenticator {
+        Some(a) => a.error_response(error),
+        None => error.to_response(),
+    };
+    request
+        .into_response(http_response(&answer))
+        .map_into_right_body()
 }
 
 /// The `Transform` of [`Gate::middleware`].
 #[derive(Clone)]
 pub struct GateMiddleware {
     authenticator: Authenticator,
-    routes: DeclaredRoutes,
 }
 
 impl<S, B> Transform<S, ServiceRequest> for GateMiddleware
@@ -145,7 +232,6 @@ where
         ready(Ok(GateService {
             service: Rc::new(service),
             authenticator: self.authenticator.clone(),
-            policy: Arc::new(self.routes.snapshot()),
         }))
     }
 }
@@ -154,7 +240,6 @@ where
 pub struct GateService<S> {
     service: Rc<S>,
     authenticator: Authenticator,
-    policy: Arc<RoutePolicy>,
 }
 
 impl<S, B> Service<ServiceRequest> for GateService<S>
@@ -171,45 +256,118 @@ where
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         let authenticator = self.authenticator.clone();
-        let pattern = request.match_pattern();
-        let requirement = Arc::clone(
-            self.policy
-                .requirement(request.method().as_str(), pattern.as_deref()),
-        );
         Box::pin(async move {
-            let decision = {
-                let headers = request.headers();
-                let header = |name| {
-                    AuthorizationHeader::from_values(headers.get_all(name).map(|v| v.as_bytes()))
-                };
-                let credentials = RequestCredentials::new(
-                    header(AUTHORIZATION.as_str()),
-                    header(AGENT_AUTHORIZATION),
-                );
-                authenticator
-                    .authorize_request(credentials, &requirement)
-                    .await
-            };
+            let decision = authenticator
+                .authenticate_request(credentials(&request))
+                .await;
             match decision {
                 Ok(caller) => {
-                    let response = caller.scope(service.call(request)).await?;
-                    // An AuthError raised by the handler: answer as the core says.
-                    let raised = response
-                        .response()
-                        .extensions()
-                        .get::<HandlerError>()
-                        .map(|h| h.0.clone());
-                    if let Some(error) = raised {
-                        let rendered = http_response(&authenticator.error_response(&error));
-                        let (req, _) = response.into_parts();
-                        return Ok(ServiceResponse::new(req, rendered).map_into_right_body());
+                    request
+                        .extensions_mut()
+                        .insert(GateAuthenticator(authenticator.clone()));
+                    serve_as(service, request, caller, authenticator).await
+                }
+                Err(error) => Ok(refuse(request, Some(&authenticator), &error)),
+            }
+        })
+    }
+}
+
+/// The check of one requirement, as resource, route or scope middleware
+/// ([`Gate::require`], [`Gate::resource`], or [`Require::new`] where no gate is at hand,
+/// e.g. `#[get("/api/admin/stats", wrap = "Require::new(requires_role([\"admin\"]))")]`).
+#[derive(Clone)]
+pub struct Require {
+    requirement: Arc<Requirement>,
+    authenticator: Option<Authenticator>,
+    warned: Arc<AtomicBool>,
+}
+
+impl Require {
+    /// The check of `requirement`, to run behind the gate. Errors are rendered by the gate's
+    /// authenticator. [`allow_anonymous`] needs the gate's authenticator: use
+    /// [`Gate::require`] for public routes.
+    pub fn new(requirement: Requirement) -> Self {
+        Self {
+            requirement: Arc::new(requirement),
+            authenticator: None,
+            warned: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Require
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Transform = RequireService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireService {
+            service: Rc::new(service),
+            marker: self.clone(),
+        }))
+    }
+}
+
+/// The service of [`Require`].
+pub struct RequireService<S> {
+    service: Rc<S>,
+    marker: Require,
+}
+
+impl<S, B> Service<ServiceRequest> for RequireService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let marker = self.marker.clone();
+        Box::pin(async move {
+            let authenticator = marker.authenticator.clone().or_else(|| {
+                request
+                    .extensions()
+                    .get::<GateAuthenticator>()
+                    .map(|g| g.0.clone())
+            });
+            if marker.requirement.allows_anonymous() {
+                if SecurityContext::is_installed() {
+                    // Behind the gate: the route stays authenticated (fail closed). Say so once.
+                    if !marker.warned.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            path = request.path(),
+                            "a resource marked allow_anonymous() is inside gate.protected() \
+                             and therefore requires a token; register public resources on \
+                             the App, before the protected scope"
+                        );
                     }
-                    Ok(response.map_into_left_body())
+                    return Ok(service.call(request).await?.map_into_left_body());
                 }
-                Err(error) => {
-                    let response = http_response(&authenticator.error_response(&error));
-                    Ok(request.into_response(response).map_into_right_body())
-                }
+                let Some(authenticator) = authenticator else {
+                    // A public marker without an authenticator cannot identify the caller;
+                    // the route is still public, as declared.
+                    return Ok(service.call(request).await?.map_into_left_body());
+                };
+                let caller = authenticator
+                    .authenticate_optional(credentials(&request))
+                    .await;
+                return serve_as(service, request, caller, authenticator).await;
+            }
+            match SecurityContext::enforce(&marker.requirement) {
+                Ok(()) => Ok(service.call(request).await?.map_into_left_body()),
+                Err(error) => Ok(refuse(request, authenticator.as_ref(), &error)),
             }
         })
     }
@@ -279,8 +437,8 @@ impl FromRequest for Claims {
     }
 }
 
-/// The verified agent of `X-Agent-Authorization`, on routes that require an agent scope;
-/// rejects with 401 elsewhere. `Option<Agent>` never rejects.
+/// The verified agent of `X-Agent-Authorization`; rejects with 401 when none was sent or it
+/// did not verify. `Option<Agent>` never rejects.
 #[derive(Debug, Clone)]
 pub struct Agent(pub AgentClaims);
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{guard, web, HttpResponse};
 use portcullis_actix::{allow_anonymous, requires_role, AuthRejection, Gate};
 use portcullis_conformance::{run, services, Adapter, Harness, Server};
 use portcullis_core::Authenticator;
@@ -20,53 +20,60 @@ impl Adapter for Tutorial {
     const NAME: &'static str = "actix-tutorial";
 
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
-        let gate = Gate::new(authenticator);
-        // actix-web #3346: an anonymous `#[get("/widgets/{id}")]` shadows a protected
-        // `#[post("/widgets/action")]` when guards are ignored; the declaration's method
-        // keeps the latter protected.
-        gate.declare("GET", "/widgets/{id}", allow_anonymous());
-        common::serve(gate, listener, |gate, cfg| {
-            cfg.service(web::resource("/api/me").route(
-                web::get().to(|| async { services::profile().map(ok).map_err(AuthRejection) }),
-            ))
-            .service(
-                gate.resource("/api/health", allow_anonymous())
-                    .route(web::get().to(|| async { ok(services::health()) })),
-            )
-            .service(
-                gate.resource("/api/admin/stats", requires_role(["admin"]))
-                    .route(web::get().to(|| async { ok(services::admin_stats()) })),
-            )
-            .service(
-                gate.resource("/api/editor/drafts", requires_role(["editor", "admin"]))
-                    .route(web::get().to(|| async { ok(services::editor_drafts()) })),
-            )
-            .service(
-                gate.resource("/api/public/whoami", allow_anonymous())
-                    .route(web::get().to(|| async { ok(services::whoami()) })),
-            )
-            .service(
-                gate.resource("/api/echo", requires_role(["admin"]))
-                    .route(web::post().to(|v: web::Json<Value>| async move { ok(v.into_inner()) })),
-            )
-            .service(
-                web::resource("/api/handler/check").route(
-                    web::get()
-                        .to(|| async { services::handler_check().map(ok).map_err(AuthRejection) }),
-                ),
-            )
-            // Resource-level guards, as `#[get]` / `#[post]` generate.
-            .service(
-                web::resource("/widgets/{id}")
-                    .guard(actix_web::guard::Get())
-                    .to(HttpResponse::Ok),
-            )
-            .service(
-                web::resource("/widgets/action")
-                    .guard(actix_web::guard::Post())
-                    .to(|| async { HttpResponse::Ok().body("action ran") }),
-            );
-        })
+        common::serve(
+            Gate::new(authenticator),
+            listener,
+            |gate, cfg| {
+                cfg.service(
+                    gate.resource("/api/health", allow_anonymous())
+                        .guard(guard::Get())
+                        .to(|| async { ok(services::health()) }),
+                )
+                .service(
+                    gate.resource("/api/public/whoami", allow_anonymous())
+                        .guard(guard::Get())
+                        .to(|| async { ok(services::whoami()) }),
+                )
+                // actix-web #3346: an anonymous `#[get("/widgets/{id}")]` must not open the
+                // protected `#[post("/widgets/action")]` that only its method guard tells
+                // apart: the guard makes POST fall through to the protected scope.
+                .service(
+                    web::resource("/widgets/{id}")
+                        .guard(guard::Get())
+                        .to(HttpResponse::Ok),
+                );
+            },
+            |gate, cfg| {
+                cfg.service(web::resource("/api/me").route(
+                    web::get().to(|| async { services::profile().map(ok).map_err(AuthRejection) }),
+                ))
+                .service(
+                    gate.resource("/api/admin/stats", requires_role(["admin"]))
+                        .route(web::get().to(|| async { ok(services::admin_stats()) })),
+                )
+                .service(
+                    gate.resource("/api/editor/drafts", requires_role(["editor", "admin"]))
+                        .route(web::get().to(|| async { ok(services::editor_drafts()) })),
+                )
+                .service(
+                    gate.resource("/api/echo", requires_role(["admin"])).route(
+                        web::post().to(|v: web::Json<Value>| async move { ok(v.into_inner()) }),
+                    ),
+                )
+                .service(
+                    web::resource("/api/handler/check").route(
+                        web::get().to(|| async {
+                            services::handler_check().map(ok).map_err(AuthRejection)
+                        }),
+                    ),
+                )
+                .service(
+                    web::resource("/widgets/action")
+                        .guard(guard::Post())
+                        .to(|| async { HttpResponse::Ok().body("action ran") }),
+                );
+            },
+        )
     }
 }
 

@@ -1,11 +1,11 @@
 //! # portcullis-axum
 //!
-//! [portcullis](portcullis_core) for axum 0.8 (and any tower / hyper / tonic stack): every route
-//! requires a valid bearer token unless declared otherwise next to the route.
+//! [portcullis](portcullis_core) for axum 0.8 (and any tower / hyper / tonic stack): every
+//! route requires a valid bearer token; a requirement is bound to the handler it is declared
+//! with; opening a route is a visible act.
 //!
 //! The layer works on any `tower::Service<http::Request<B>>` whose response body can be built
-//! from a `String` (axum's `Body`, `Full<Bytes>`, ...). Outside axum there is no route
-//! template, so every request requires authentication.
+//! from a `String` (axum's `Body`, `Full<Bytes>`, ...).
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -20,29 +20,40 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/api/me", get(|Claims(c): Claims| async move { c.sub().unwrap_or("").to_owned() }))
-//!     .route_with(&gate, "/api/health", get(|| async { "ok" }), allow_anonymous())
 //!     .route_with(&gate, "/api/admin/stats", get(|| async { "42" }), requires_role(["admin"]))
-//!     .layer(gate.layer()); // the one line: every route above, and unknown paths, are protected
+//!     .layer(gate.layer()) // the gate: every route above it, and unknown paths, need a valid token
+//!     .route_with(&gate, "/api/health", get(|| async { "ok" }), allow_anonymous()); // public: below the gate
 //! # let _ = app;
 //! # }
 //! ```
 //!
-//! - [`Gate::layer`] is a tower layer. Added with `Router::layer` after the routes (as
-//!   every axum layer), it runs after routing and reads axum's `MatchedPath`, so the
-//!   requirement is looked up by the exact route axum chose, never by a second router.
-//!   Paths that match no route require authentication too: 401 without a token, 404 with.
-//! - Requirements are declared next to the route with [`RouterExt::route_with`]; a route
-//!   declared with plain `Router::route` requires authentication. Nothing can open a route but
-//!   an explicit [`allow_anonymous`].
-//! - Requirements are checked before the handler runs, so before any body extractor: a 403
-//!   never turns into a 422.
-//! - The caller is in the [`SecurityContext`] for the
-//!   handler and everything it calls, and gone after the response; [`Claims`] and
-//!   `Option<Claims>` extract it.
-//! - Status, body and `WWW-Authenticate` come from the core's
-//!   [`AuthError`]; this crate only copies them.
+//! ## Why no spelling of a request separates a requirement from its handler
+//!
+//! Nothing here looks a route up by a path or a method: axum's own router picks the handler,
+//! and the checks are wrapped around that handler.
+//!
+//! - [`Gate::layer`], added with `Router::layer`, is wrapped by axum around *each* route's
+//!   handler (every method endpoint, and the fallback for unknown paths). Whatever route
+//!   axum dispatches to, the gate around it runs first: no valid token, no handler.
+//! - [`RouterExt::route_with`] wraps the given `MethodRouter` in the requirement's check
+//!   ([`Gate::require`], with `MethodRouter::layer`): the check travels with the handlers of
+//!   that method router, so a method merged onto the same path later by a plain
+//!   `.route(..)` keeps its own rule (authenticated), HEAD answered by a GET handler is
+//!   checked as that GET handler, and a nested router carries its checks along.
+//! - A route declared with a requirement that runs without the gate in front of it (the
+//!   layer forgotten, or the route added after it) answers 500 and logs the fix: it never
+//!   runs unchecked.
+//! - Public routes ([`allow_anonymous`]) are the routes added *after* `.layer(gate.layer())`
+//!   (axum wraps only what is above a layer): the one visible act that opens a route. Their
+//!   marker identifies a caller who sends a valid token (optional authentication). A public
+//!   route placed above the layer stays authenticated, and says so in a warning.
+//!
+//! Requirements are checked before the handler runs, so before any body extractor: a 403
+//! never turns into a 422. The caller is in the [`SecurityContext`] for the handler and
+//! everything it calls; [`Claims`] and `Option<Claims>` extract it. Status, body and
+//! `WWW-Authenticate` come from the core's [`AuthError`]; this crate only copies them.
 
-use axum::extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http;
 use axum::http::header::{HeaderValue, AUTHORIZATION};
 use axum::http::request::Parts;
@@ -51,43 +62,31 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
 use portcullis_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, DeclaredRoutes,
-    ErrorResponse, RequestCredentials, Requirement, RoutePolicy, SecurityContext, TokenClaims,
-    AGENT_AUTHORIZATION,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, ErrorResponse,
+    RequestCredentials, Requirement, SecurityContext, TokenClaims, AGENT_AUTHORIZATION,
 };
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use portcullis_core::markers::{
-    allow_anonymous, requires_all_roles, requires_group, requires_role, requires_scope,
+    allow_anonymous, requires_agent_scope, requires_all_roles, requires_group, requires_role,
+    requires_token_scope,
 };
 
-/// The authenticator and the per-route requirements of one application.
+/// The authenticator of one application, and the layers built from it.
 #[derive(Clone)]
 pub struct Gate {
     authenticator: Authenticator,
-    routes: DeclaredRoutes,
 }
 
 impl Gate {
-    /// A gate for `authenticator`, with no route declared yet.
+    /// A gate for `authenticator`.
     pub fn new(authenticator: Authenticator) -> Self {
-        Self {
-            authenticator,
-            routes: DeclaredRoutes::new(),
-        }
-    }
-
-    /// A handle for a router that will be nested under `prefix`: routes declared through it
-    /// are recorded with the full path axum reports (`/api` + `/me`).
-    pub fn nested(&self, prefix: &str) -> Self {
-        Self {
-            authenticator: self.authenticator.clone(),
-            routes: self.routes.nested(prefix),
-        }
+        Self { authenticator }
     }
 
     /// The authenticator.
@@ -95,29 +94,32 @@ impl Gate {
         &self.authenticator
     }
 
-    /// Records `requirement` for the route `path` (as written in `Router::route`).
-    pub fn declare(&self, path: &str, requirement: Requirement) {
-        self.routes.declare(path, requirement);
-    }
-
-    /// The policy as declared so far.
-    pub fn policy(&self) -> RoutePolicy {
-        self.routes.snapshot()
-    }
-
-    /// The tower layer. Add it with `Router::layer` after the routes. It takes the routes
-    /// declared up to this call; routes declared later require authentication.
+    /// The gate: a tower layer that refuses every request without a valid token and runs the
+    /// rest with the caller in the [`SecurityContext`]. Add it with `Router::layer` after the
+    /// routes it protects.
     pub fn layer(&self) -> GateLayer {
         GateLayer {
             authenticator: self.authenticator.clone(),
-            policy: Arc::new(self.policy()),
+        }
+    }
+
+    /// The check of `requirement`, as a layer for `MethodRouter::layer` (what
+    /// [`RouterExt::route_with`] does). [`allow_anonymous`] makes it the optional
+    /// authentication of a public route instead.
+    pub fn require(&self, requirement: Requirement) -> RequireLayer {
+        RequireLayer {
+            authenticator: self.authenticator.clone(),
+            requirement: Arc::new(requirement),
+            warned: Arc::new(AtomicBool::new(false)),
         }
     }
 }
 
-/// `Router::route` plus the route's requirement.
+/// `Router::route` with the route's requirement bound to its handlers.
 pub trait RouterExt<S> {
-    /// Adds the route and records its requirement with `gate`.
+    /// Adds the route with `method_router`'s handlers wrapped in the check of `requirement`
+    /// ([`Gate::require`]). Routes with a requirement go above `.layer(gate.layer())`;
+    /// public routes ([`allow_anonymous`]) below it.
     #[must_use]
     fn route_with(
         self,
@@ -136,16 +138,42 @@ impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
         method_router: MethodRouter<S>,
         requirement: Requirement,
     ) -> Self {
-        gate.declare(path, requirement);
-        self.route(path, method_router)
+        // `layer`, not `route_layer`: it wraps the method router's fallback too, which is
+        // where `any(handler)` puts its handler.
+        self.route(path, method_router.layer(gate.require(requirement)))
     }
+}
+
+fn credentials<B>(request: &http::Request<B>) -> RequestCredentials<'_> {
+    let headers = request.headers();
+    let header = |name| {
+        AuthorizationHeader::from_values(headers.get_all(name).iter().map(HeaderValue::as_bytes))
+    };
+    RequestCredentials::new(header(AUTHORIZATION.as_str()), header(AGENT_AUTHORIZATION))
+}
+
+/// An [`AuthError`] raised by the handler (carried by [`AuthRejection`]) is answered as the
+/// core says, through the authenticator's error-body hook.
+fn render_handler_error<B: From<String>>(
+    authenticator: &Authenticator,
+    mut response: http::Response<B>,
+) -> http::Response<B> {
+    match response.extensions_mut().remove::<HandlerError>() {
+        Some(HandlerError(error)) => http_response(&authenticator.error_response(&error)),
+        None => response,
+    }
+}
+
+/// Takes the clone of `inner` that was driven to readiness (tower's rule).
+fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
 }
 
 /// The tower layer of [`Gate::layer`].
 #[derive(Clone)]
 pub struct GateLayer {
     authenticator: Authenticator,
-    policy: Arc<RoutePolicy>,
 }
 
 impl<S> tower_layer::Layer<S> for GateLayer {
@@ -155,7 +183,6 @@ impl<S> tower_layer::Layer<S> for GateLayer {
         GateService {
             inner,
             authenticator: self.authenticator.clone(),
-            policy: Arc::clone(&self.policy),
         }
     }
 }
@@ -165,7 +192,6 @@ impl<S> tower_layer::Layer<S> for GateLayer {
 pub struct GateService<S> {
     inner: S,
     authenticator: Authenticator,
-    policy: Arc<RoutePolicy>,
 }
 
 impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for GateService<S>
@@ -187,44 +213,100 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        // The clone that was driven to readiness handles this request (tower's rule).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let authenticator = self.authenticator.clone();
-        // axum's route template, when axum routed the request; plain tower / hyper / tonic
-        // stacks have none, and every request there requires authentication.
-        let pattern = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str);
-        let requirement = Arc::clone(self.policy.requirement(request.method().as_str(), pattern));
         Box::pin(async move {
-            let decision = {
-                let headers = request.headers();
-                let header = |name| {
-                    AuthorizationHeader::from_values(
-                        headers.get_all(name).iter().map(HeaderValue::as_bytes),
-                    )
-                };
-                let credentials = RequestCredentials::new(
-                    header(AUTHORIZATION.as_str()),
-                    header(AGENT_AUTHORIZATION),
-                );
-                authenticator
-                    .authorize_request(credentials, &requirement)
-                    .await
-            };
+            let decision = authenticator
+                .authenticate_request(credentials(&request))
+                .await;
             match decision {
                 Ok(caller) => {
-                    let mut response = caller.scope(inner.call(request)).await?;
-                    // An AuthError raised by the handler: answer as the core says.
-                    if let Some(HandlerError(error)) =
-                        response.extensions_mut().remove::<HandlerError>()
-                    {
-                        response = http_response(&authenticator.error_response(&error));
-                    }
-                    Ok(response)
+                    // `call` inside the scope too: services that start work in `call` see the
+                    // caller.
+                    let response = caller
+                        .scope(async move { inner.call(request).await })
+                        .await?;
+                    Ok(render_handler_error(&authenticator, response))
                 }
+                Err(error) => Ok(http_response(&authenticator.error_response(&error))),
+            }
+        })
+    }
+}
+
+/// The layer of [`Gate::require`]: the requirement of the handlers it wraps.
+#[derive(Clone)]
+pub struct RequireLayer {
+    authenticator: Authenticator,
+    requirement: Arc<Requirement>,
+    warned: Arc<AtomicBool>,
+}
+
+impl<S> tower_layer::Layer<S> for RequireLayer {
+    type Service = RequireService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`RequireLayer`].
+#[derive(Clone)]
+pub struct RequireService<S> {
+    inner: S,
+    layer: RequireLayer,
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for RequireService<S>
+where
+    S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let mut inner = take_ready(&mut self.inner);
+        let layer = self.layer.clone();
+        // Everything happens when the future runs, inside the gate's scope.
+        Box::pin(async move {
+            let authenticator = &layer.authenticator;
+            if layer.requirement.allows_anonymous() {
+                if SecurityContext::is_installed() {
+                    // Behind the gate: the route stays authenticated (fail closed). Say so once.
+                    if !layer.warned.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            path = request.uri().path(),
+                            "a route marked allow_anonymous() is above .layer(gate.layer()) \
+                             and therefore requires a token; add public routes after the \
+                             gate's layer"
+                        );
+                    }
+                    return inner.call(request).await;
+                }
+                let caller = authenticator
+                    .authenticate_optional(credentials(&request))
+                    .await;
+                let response = caller
+                    .scope(async move { inner.call(request).await })
+                    .await?;
+                return Ok(render_handler_error(authenticator, response));
+            }
+            match SecurityContext::enforce(&layer.requirement) {
+                Ok(()) => inner.call(request).await,
                 Err(error) => Ok(http_response(&authenticator.error_response(&error))),
             }
         })
@@ -299,8 +381,8 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
     }
 }
 
-/// The verified agent of `X-Agent-Authorization`, on routes that require an agent scope;
-/// rejects with 401 elsewhere. `Option<Agent>` never rejects.
+/// The verified agent of `X-Agent-Authorization`; rejects with 401 when none was sent or it
+/// did not verify. `Option<Agent>` never rejects.
 #[derive(Debug, Clone)]
 pub struct Agent(pub AgentClaims);
 

@@ -22,12 +22,6 @@ impl Adapter for Tutorial {
             )
             .route_with(
                 &gate,
-                "/api/health",
-                get(|| async { Json(services::health()) }),
-                allow_anonymous(),
-            )
-            .route_with(
-                &gate,
                 "/api/admin/stats",
                 get(|| async { Json(services::admin_stats()) }),
                 requires_role(["admin"]),
@@ -40,12 +34,6 @@ impl Adapter for Tutorial {
             )
             .route_with(
                 &gate,
-                "/api/public/whoami",
-                get(|| async { Json(services::whoami()) }),
-                allow_anonymous(),
-            )
-            .route_with(
-                &gate,
                 "/api/echo",
                 post(|Json(v): Json<Value>| async move { Json(v) }),
                 requires_role(["admin"]),
@@ -54,7 +42,19 @@ impl Adapter for Tutorial {
                 "/api/handler/check",
                 get(|| async { services::handler_check().map(Json).map_err(AuthRejection) }),
             )
-            .layer(gate.layer());
+            .layer(gate.layer())
+            .route_with(
+                &gate,
+                "/api/health",
+                get(|| async { Json(services::health()) }),
+                allow_anonymous(),
+            )
+            .route_with(
+                &gate,
+                "/api/public/whoami",
+                get(|| async { Json(services::whoami()) }),
+                allow_anonymous(),
+            );
         let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
         let task = tokio::spawn(async move { axum::serve(listener, app).await });
         Server::new(move || task.abort())

@@ -41,8 +41,8 @@
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use portcullis_core::{
-    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, Caller,
-    ErrorResponse, Requirement, SecurityContext, TokenClaims, AGENT_AUTHORIZATION,
+    AgentClaims, AgentContext, AuthError, Authenticator, AuthorizationHeader, ErrorResponse,
+    RequestCredentials, Requirement, SecurityContext, TokenClaims, AGENT_AUTHORIZATION,
 };
 use std::convert::Infallible;
 use std::future::Future;
@@ -110,23 +110,19 @@ impl Gate {
         &self.authenticator
     }
 
-    /// A marker filter: the caller must satisfy `requirement` (403 / 401 otherwise). Not
-    /// enforced when authentication is disabled.
+    /// A marker filter, in a route's chain before its handler (and its body filters): the
+    /// caller must satisfy `requirement` (403 / 401 otherwise). Outside the service of
+    /// [`protect`](Self::protect) no gate authenticated the request, and the marker refuses
+    /// with 500 ([`AuthError::NotEnforced`]) rather than let the handler run unchecked.
     pub fn requires(
         &self,
         requirement: Requirement,
     ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-        let enabled = self.authenticator.config().enabled();
         let requirement = std::sync::Arc::new(requirement);
         warp::any()
             .and_then(move || {
                 let requirement = std::sync::Arc::clone(&requirement);
-                async move {
-                    if !enabled {
-                        return Ok(());
-                    }
-                    SecurityContext::check(&requirement).map_err(reject)
-                }
+                async move { SecurityContext::enforce(&requirement).map_err(reject) }
             })
             .untuple_one()
     }
@@ -155,33 +151,23 @@ impl Gate {
         self.requires(Requirement::any_group(groups))
     }
 
-    /// Marker: an agent token (`X-Agent-Authorization`) granting one of `scopes` (wildcards
-    /// apply): 401 when it is missing or invalid, 403 without a matching scope.
-    pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(
+    /// Marker: the bearer token's own OAuth2 scopes (`scope` / `scp`) include one of
+    /// `scopes` (wildcards apply); 403 `insufficient_scope` otherwise.
+    pub fn requires_token_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(
         &self,
         scopes: I,
     ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-        let enabled = self.authenticator.config().enabled();
-        let requirement = std::sync::Arc::new(Requirement::agent_scope(scopes));
-        warp::header::headers_cloned()
-            .and_then(move |headers: warp::http::HeaderMap| {
-                let requirement = std::sync::Arc::clone(&requirement);
-                async move {
-                    if !enabled {
-                        return Ok(());
-                    }
-                    match AgentContext::get() {
-                        Some(_) => SecurityContext::check(&requirement).map_err(reject),
-                        // The service verified the agent token if one was sent: absent here
-                        // means it was missing, or did not verify.
-                        None if headers.contains_key(AGENT_AUTHORIZATION) => {
-                            Err(reject(AuthError::InvalidAgentToken))
-                        }
-                        None => Err(reject(AuthError::MissingAgentToken)),
-                    }
-                }
-            })
-            .untuple_one()
+        self.requires(Requirement::any_scope(scopes))
+    }
+
+    /// Marker (pico-client-auth's `@requires_scope`): an agent token
+    /// (`X-Agent-Authorization`) granting one of `scopes` (wildcards apply): 401 when it is
+    /// missing or invalid, 403 without a matching scope.
+    pub fn requires_agent_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        &self,
+        scopes: I,
+    ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+        self.requires(Requirement::agent_scope(scopes))
     }
 
     /// Extracts the verified agent (401 when there is none).
@@ -260,40 +246,36 @@ impl Protected {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (outcome, agent) = {
+        let outcome = {
             let headers = request.headers();
             let header = |name| {
                 AuthorizationHeader::from_values(
                     headers.get_all(name).iter().map(HeaderValue::as_bytes),
                 )
             };
-            let outcome = self
-                .authenticator
-                .authorize(header(AUTHORIZATION.as_str()), &Requirement::Authenticated)
-                .await;
-            // warp has no route metadata: verify an agent token whenever one is sent, and let
-            // the `requires_scope` markers decide; other routes ignore it.
-            let agent = match (&outcome, header(AGENT_AUTHORIZATION)) {
-                (Ok(Some(_)), agent @ AuthorizationHeader::One(_)) => {
-                    self.authenticator.authenticate_agent(agent).await.ok()
-                }
-                _ => None,
-            };
-            (outcome, agent)
+            // warp has no route metadata: the agent token is verified whenever one is sent,
+            // and only `requires_agent_scope` markers look at it.
+            self.authenticator
+                .authenticate_request(RequestCredentials::new(
+                    header(AUTHORIZATION.as_str()),
+                    header(AGENT_AUTHORIZATION),
+                ))
+                .await
         };
         let mut everything = warp::service(self.everything.clone());
         let mut public_only = warp::service(self.public_only.clone());
         let result = match outcome {
-            Ok(user) => {
-                Caller::new(user, agent)
-                    .scope(tower_service::Service::call(&mut everything, request))
+            Ok(caller) => {
+                caller
+                    .scope(
+                        async move { tower_service::Service::call(&mut everything, request).await },
+                    )
                     .await
             }
             Err(error) => {
-                let response = SecurityContext::scope(
-                    None,
-                    tower_service::Service::call(&mut public_only, request),
-                )
+                let response = SecurityContext::scope(None, async move {
+                    tower_service::Service::call(&mut public_only, request).await
+                })
                 .await;
                 match response {
                     Ok(r) if r.extensions().get::<Unmatched>().is_some() => {

@@ -94,8 +94,27 @@ impl AgentClaims {
     }
 }
 
+/// The agent slot of a request: the verified agent, or why the agent header sent did not
+/// verify (a route asking for an agent answers with that error instead of "missing").
+#[derive(Clone, Default)]
+struct AgentSlot {
+    agent: Option<AgentClaims>,
+    error: Option<AuthError>,
+}
+
+impl From<Option<AgentClaims>> for AgentSlot {
+    fn from(agent: Option<AgentClaims>) -> Self {
+        Self { agent, error: None }
+    }
+}
+
 tokio::task_local! {
-    static AGENT: Option<AgentClaims>;
+    static AGENT: AgentSlot;
+}
+
+/// Why the agent header of the current request did not verify, if it was sent and did not.
+pub(crate) fn agent_error() -> Option<AuthError> {
+    AGENT.try_with(|s| s.error.clone()).ok().flatten()
 }
 
 /// The current request's agent, task-local like [`SecurityContext`](crate::SecurityContext).
@@ -108,23 +127,24 @@ impl AgentContext {
         agent: Option<AgentClaims>,
         future: F,
     ) -> impl Future<Output = F::Output> {
-        AGENT.scope(agent, future)
+        AGENT.scope(agent.into(), future)
     }
     /// Runs the blocking closure `f` with `agent` as the current agent.
     pub fn sync_scope<R>(agent: Option<AgentClaims>, f: impl FnOnce() -> R) -> R {
-        AGENT.sync_scope(agent, f)
+        AGENT.sync_scope(agent.into(), f)
     }
     /// Wraps `future` so that it runs with the agent current now (for `tokio::spawn`).
     pub fn carry<F: Future>(future: F) -> impl Future<Output = F::Output> {
-        AGENT.scope(Self::get(), future)
+        AGENT.scope(AGENT.try_with(Clone::clone).unwrap_or_default(), future)
     }
     /// The current agent, if any.
     pub fn get() -> Option<AgentClaims> {
-        AGENT.try_with(Clone::clone).ok().flatten()
+        AGENT.try_with(|s| s.agent.clone()).ok().flatten()
     }
-    /// The current agent, or 401 [`AuthError::MissingAgentToken`].
+    /// The current agent, or 401: [`AuthError::InvalidAgentToken`] when an agent token was
+    /// sent and did not verify, [`AuthError::MissingAgentToken`] when none was sent.
     pub fn require() -> Result<AgentClaims, AuthError> {
-        Self::get().ok_or(AuthError::MissingAgentToken)
+        Self::get().ok_or_else(|| agent_error().unwrap_or(AuthError::MissingAgentToken))
     }
     /// The current agent's scopes.
     pub fn scopes() -> Vec<String> {
@@ -152,25 +172,60 @@ impl AgentContext {
 }
 
 /// Who is calling: the user (or service) of `Authorization`, and the agent of
-/// `X-Agent-Authorization` when the route asked for one.
+/// `X-Agent-Authorization`.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Caller {
     /// The verified caller (`None`: anonymous).
     pub user: Option<TokenClaims>,
-    /// The verified agent (`None`: none asked for, or none sent).
+    /// The verified agent (`None`: none asked for, none sent, or it did not verify).
     pub agent: Option<AgentClaims>,
+    agent_error: Option<AuthError>,
+    disabled: bool,
 }
 
 impl Caller {
     /// A caller from its parts.
     pub fn new(user: Option<TokenClaims>, agent: Option<AgentClaims>) -> Self {
-        Self { user, agent }
+        Self {
+            user,
+            agent,
+            agent_error: None,
+            disabled: false,
+        }
+    }
+
+    /// The caller of an application whose authentication is disabled: anonymous, and every
+    /// requirement passes.
+    pub(crate) fn disabled() -> Self {
+        Self {
+            disabled: true,
+            ..Self::default()
+        }
+    }
+
+    /// Records why the agent header that was sent did not verify.
+    pub(crate) fn with_agent_error(mut self, error: AuthError) -> Self {
+        self.agent_error = Some(error);
+        self
     }
 
     /// Runs `future` with this caller in the [`SecurityContext`](crate::SecurityContext) and
     /// [`AgentContext`]: what adapters do around every handler.
     pub fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
-        crate::SecurityContext::scope(self.user, AGENT.scope(self.agent, future))
+        let slot = AgentSlot {
+            agent: self.agent,
+            error: self.agent_error,
+        };
+        let inner = AGENT.scope(slot, future);
+        let disabled = self.disabled;
+        let user = self.user;
+        async move {
+            if disabled {
+                crate::SecurityContext::scope_disabled(inner).await
+            } else {
+                crate::SecurityContext::scope(user, inner).await
+            }
+        }
     }
 }

@@ -285,14 +285,10 @@ impl Authenticator {
         requirement: &Requirement,
     ) -> Result<Caller, AuthError> {
         if !self.inner.config.enabled() {
-            return Ok(Caller::default());
+            return Ok(Caller::disabled());
         }
         if requirement.allows_anonymous() {
-            if credentials.authorization == AuthorizationHeader::Absent {
-                return Ok(Caller::default());
-            }
-            let user = self.authenticate(credentials.authorization).await.ok();
-            return Ok(Caller::new(user, None));
+            return Ok(self.authenticate_optional(credentials).await);
         }
         let user = self.authenticate(credentials.authorization).await?;
         let agent = if requirement.needs_agent() {
@@ -314,6 +310,50 @@ impl Authenticator {
             return Err(e);
         }
         Ok(Caller::new(Some(user), agent))
+    }
+
+    /// What a gate decides for every request before the framework hands it to a handler:
+    /// the bearer token must verify (the error to answer with otherwise). An agent token
+    /// (`X-Agent-Authorization`), when one is sent, is verified too; if it does not verify,
+    /// the failure is kept in the [`Caller`] for a route that asks for an agent scope, and
+    /// every other route ignores it. Route requirements are checked afterwards, next to the
+    /// handler, with [`SecurityContext::enforce`](crate::SecurityContext::enforce).
+    ///
+    /// Authentication disabled: an anonymous caller for whom every requirement passes.
+    pub async fn authenticate_request(
+        &self,
+        credentials: RequestCredentials<'_>,
+    ) -> Result<Caller, AuthError> {
+        if !self.inner.config.enabled() {
+            return Ok(Caller::disabled());
+        }
+        let user = self.authenticate(credentials.authorization).await?;
+        let caller = Caller::new(Some(user), None);
+        if credentials.agent_authorization == AuthorizationHeader::Absent {
+            return Ok(caller);
+        }
+        Ok(
+            match self
+                .authenticate_agent(credentials.agent_authorization)
+                .await
+            {
+                Ok(agent) => Caller::new(caller.user, Some(agent)),
+                Err(e) => caller.with_agent_error(e),
+            },
+        )
+    }
+
+    /// Optional authentication, for public routes: a valid token gives its caller, anything
+    /// else (no token, an invalid one, keys unavailable) an anonymous caller. Never refuses.
+    pub async fn authenticate_optional(&self, credentials: RequestCredentials<'_>) -> Caller {
+        if !self.inner.config.enabled() {
+            return Caller::disabled();
+        }
+        if credentials.authorization == AuthorizationHeader::Absent {
+            return Caller::default();
+        }
+        let user = self.authenticate(credentials.authorization).await.ok();
+        Caller::new(user, None)
     }
 
     /// Verifies an agent token (`X-Agent-Authorization`): 401

@@ -11,8 +11,23 @@ use crate::error::AuthError;
 use crate::policy::Requirement;
 use std::future::Future;
 
+/// What a gate installs around a handler: the caller, and whether requirements are enforced
+/// (`false` only when authentication is disabled in the configuration).
+#[derive(Clone)]
+struct Current {
+    claims: Option<TokenClaims>,
+    enforcing: bool,
+}
+
 tokio::task_local! {
-    static CURRENT: Option<TokenClaims>;
+    static CURRENT: Current;
+}
+
+fn current(claims: Option<TokenClaims>) -> Current {
+    Current {
+        claims,
+        enforcing: true,
+    }
 }
 
 /// Accessors for the current caller. All functions are associated: there is nothing to
@@ -46,25 +61,90 @@ impl SecurityContext {
         claims: impl Into<Option<TokenClaims>>,
         future: F,
     ) -> impl Future<Output = F::Output> {
-        CURRENT.scope(claims.into(), future)
+        CURRENT.scope(current(claims.into()), future)
+    }
+
+    /// Runs `future` as a gate with authentication disabled does: anonymous, and
+    /// [`enforce`](Self::enforce) lets every requirement pass.
+    pub(crate) fn scope_disabled<F: Future>(future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(
+            Current {
+                claims: None,
+                enforcing: false,
+            },
+            future,
+        )
     }
 
     /// Runs the blocking closure `f` with `claims` as the current caller.
     pub fn sync_scope<R>(claims: impl Into<Option<TokenClaims>>, f: impl FnOnce() -> R) -> R {
-        CURRENT.sync_scope(claims.into(), f)
+        CURRENT.sync_scope(current(claims.into()), f)
     }
 
     /// Wraps `future` so that it runs with the caller current *now*: use it for
     /// `tokio::spawn(SecurityContext::carry(async { ... }))`.
     pub fn carry<F: Future>(future: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope(Self::get(), future)
+        CURRENT.scope(Self::installed().unwrap_or_else(|| current(None)), future)
     }
 
     /// Wraps a closure so that it runs with the caller current *now*: use it for
     /// `tokio::task::spawn_blocking(SecurityContext::bind(|| ...))`.
     pub fn bind<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
-        let claims = Self::get();
-        move || CURRENT.sync_scope(claims, f)
+        let installed = Self::installed().unwrap_or_else(|| current(None));
+        move || CURRENT.sync_scope(installed, f)
+    }
+
+    fn installed() -> Option<Current> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// Whether a gate (an adapter's layer or middleware, or [`scope`](Self::scope)) has
+    /// installed a context here, anonymous or not.
+    pub fn is_installed() -> bool {
+        CURRENT.try_with(|_| ()).is_ok()
+    }
+
+    /// Whether requirements are enforced for the current request: `false` only where a gate
+    /// installed the context of an application whose authentication is disabled.
+    pub fn enforcing() -> bool {
+        CURRENT.try_with(|c| c.enforcing).unwrap_or(true)
+    }
+
+    /// What a route marker runs before its handler: checks `requirement` against the caller a
+    /// gate installed. [`AuthError::NotEnforced`] (500) when no gate ran at all, so that a
+    /// route declared with a requirement never runs unchecked because the application was
+    /// assembled without its gate; every requirement passes when authentication is disabled.
+    ///
+    /// Refusals are logged (outcome, reason, `sub`, `kid`); [`AuthError::NotEnforced`] is
+    /// logged as an error that names the fix.
+    pub fn enforce(requirement: &Requirement) -> Result<(), AuthError> {
+        if requirement.allows_anonymous() {
+            return Ok(());
+        }
+        let result = match CURRENT.try_with(|c| c.enforcing) {
+            Err(_) => Err(AuthError::NotEnforced),
+            Ok(false) => Ok(()),
+            Ok(true) => Self::check(requirement),
+        };
+        result.inspect_err(|e| match e {
+            AuthError::NotEnforced => tracing::error!(
+                outcome = "denied",
+                reason = e.reason(),
+                "a route declared with a requirement ran with no portcullis gate in front of it; \
+                 the request is refused. Put the gate around this route (axum: \
+                 `.layer(gate.layer())` below the route; actix-web: the route inside \
+                 `gate.protected()`; warp: the route in the protected tree of `gate.protect(..)`)"
+            ),
+            _ => Self::with(|user| {
+                tracing::info!(
+                    outcome = "denied",
+                    reason = e.reason(),
+                    sub = user.and_then(TokenClaims::sub),
+                    kid = user.and_then(TokenClaims::key_id),
+                    "request denied"
+                );
+            }),
+        })
     }
 
     /// Calls `f` with the current caller.
@@ -74,7 +154,7 @@ impl SecurityContext {
 
     /// The current caller, if any.
     pub fn get() -> Option<TokenClaims> {
-        CURRENT.try_with(Clone::clone).ok().flatten()
+        CURRENT.try_with(|c| c.claims.clone()).ok().flatten()
     }
 
     /// The current caller, or [`AuthError::NotAuthenticated`] (401).
@@ -139,7 +219,14 @@ impl SecurityContext {
         Self::with(|c| match (requirement, c) {
             (Requirement::Anonymous, _) => Ok(()),
             (_, None) => Err(AuthError::NotAuthenticated),
-            (r, Some(c)) => r.check_with_agent(Some(c), crate::AgentContext::get().as_ref()),
+            (r, Some(c)) => match (crate::AgentContext::get(), r.needs_agent()) {
+                (None, true) => match crate::agent::agent_error() {
+                    // The agent header was sent but did not verify: say so, not "missing".
+                    Some(e) => Err(e),
+                    None => r.check_with_agent(Some(c), None),
+                },
+                (agent, _) => r.check_with_agent(Some(c), agent.as_ref()),
+            },
         })
     }
 }

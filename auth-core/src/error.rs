@@ -118,6 +118,11 @@ pub enum AuthError {
     /// [`SecurityContext`](crate::SecurityContext) at all).
     #[error("not authenticated")]
     NotAuthenticated,
+    /// A route declared with a requirement ran where no portcullis gate authenticated the
+    /// request (the adapter's layer or middleware is missing, or the route was added outside
+    /// it). The request is refused (500) rather than served unchecked; the log names the fix.
+    #[error("requirement not enforced: no gate in front of this route")]
+    NotEnforced,
 }
 
 /// What exactly was malformed. For logs and tests; the public text is always the same.
@@ -162,10 +167,11 @@ enum Challenge {
 }
 
 impl AuthError {
-    /// The HTTP status code: 400, 401, 403 or 503.
+    /// The HTTP status code: 400, 401, 403, 503, or 500 for [`AuthError::NotEnforced`].
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidRequest => 400,
+            Self::NotEnforced => 500,
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }
             | Self::InsufficientScope { .. }
@@ -204,6 +210,7 @@ impl AuthError {
             Self::MissingAgentToken => "missing_agent_token",
             Self::InvalidAgentToken => "invalid_agent_token",
             Self::InsufficientAgentScope { .. } => "insufficient_agent_scope",
+            Self::NotEnforced => "not_enforced",
         }
     }
 
@@ -252,6 +259,7 @@ impl AuthError {
                 "Endpoint requires X-Agent-Authorization header (agent token)"
             }
             Self::InvalidAgentToken => "Invalid agent token",
+            Self::NotEnforced => "Authentication is not configured for this route",
             Self::InsufficientAgentScope { required } => {
                 return Cow::Owned(format!(
                     "Agent missing required scope; required one of: {}",
@@ -271,7 +279,9 @@ impl AuthError {
             | Self::InsufficientGroup { .. }
             | Self::InsufficientScope { .. }
             | Self::InsufficientAgentScope { .. } => Some(Challenge::InsufficientScope),
-            Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => None,
+            Self::KeysUnavailable { .. }
+            | Self::RevocationUnavailable { .. }
+            | Self::NotEnforced => None,
             _ => Some(Challenge::InvalidToken),
         }
     }

@@ -10,7 +10,7 @@
 //! | [`Authenticator`] | verifies a token (header, algorithm allowlist, key, signature, claims) and decides per request |
 //! | [`KeySource`], [`KeySet`], [`StaticKeys`] | where keys come from; each key parsed once and bound to its algorithms |
 //! | [`TokenClaims`], [`RoleResolver`] | the verified caller: typed claims, roles, groups, scopes |
-//! | [`Requirement`], [`RoutePolicy`] | anonymous, authenticated, roles (any / all), groups, scopes (wildcards), AND; per route, authenticated by default |
+//! | [`Requirement`], [`markers`] | anonymous, authenticated, roles (any / all), groups, token scopes, agent scopes (wildcards), AND |
 //! | [`AuthError`] | one error type; each knows its status, `WWW-Authenticate` and JSON body |
 //! | [`SecurityContext`], [`AgentContext`] | the current caller (and agent), task-local, anywhere in the code serving a request |
 //! | [`testkit`] (feature `testkit`) | keys, JWKS, token minting (hostile ones too), a manual clock |
@@ -95,7 +95,6 @@ mod policy;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod resolver;
-mod route_policy;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -115,4 +114,3 @@ pub use keys::{
 };
 pub use policy::{any_scope_matches, markers, scope_matches, Requirement};
 pub use resolver::{Authorities, ClaimPathResolver, RoleResolver};
-pub use route_policy::{DeclaredRoutes, RoutePolicy};

@@ -239,9 +239,22 @@ pub mod markers {
     pub fn requires_group<I: IntoIterator<Item = S>, S: AsRef<str>>(groups: I) -> Requirement {
         Requirement::any_group(groups)
     }
-    /// `@requires_scope(...)`: an agent token (`X-Agent-Authorization`) granting one of
-    /// `scopes` (wildcards apply).
-    pub fn requires_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Requirement {
+    /// OAuth2 scopes of the caller's own bearer token (`scope` / `scp`, RFC 9068; the claim
+    /// paths of `scope_claims`): at least one of `scopes` (wildcards apply). 403
+    /// `insufficient_scope` with the `scope` attribute otherwise. What a resource server
+    /// usually means by "scope".
+    pub fn requires_token_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        scopes: I,
+    ) -> Requirement {
+        Requirement::any_scope(scopes)
+    }
+    /// pico-client-auth's `@requires_scope(...)`: a second token, the *agent's*, in
+    /// `X-Agent-Authorization`, granting one of `scopes` (wildcards apply): 401 when it is
+    /// missing or invalid, 403 without the scope. The bearer token's own scopes do not count
+    /// here; for those, see [`requires_token_scope`].
+    pub fn requires_agent_scope<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        scopes: I,
+    ) -> Requirement {
         Requirement::agent_scope(scopes)
     }
 }

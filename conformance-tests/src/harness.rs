@@ -117,10 +117,12 @@ impl<A: Adapter> Harness<A> {
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let addr = listener.local_addr().expect("address");
+        let base = format!("http://{addr}");
         let server = A::serve(authenticator, listener);
         let app = App {
             base,
+            addr,
             client: self.client.clone(),
             _server: server,
         };
@@ -160,6 +162,7 @@ impl<A: Adapter> Harness<A> {
 /// A running reference application.
 pub struct App {
     base: String,
+    addr: std::net::SocketAddr,
     client: reqwest::Client,
     _server: Server,
 }
@@ -211,6 +214,11 @@ impl App {
     /// The base URL (`http://127.0.0.1:PORT`).
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     /// A request builder for `path`.

@@ -44,6 +44,8 @@
 //! | `GET /api/handler/check` | authenticated | [`services::handler_check`] (a role check inside the handler) |
 
 mod harness;
+pub mod matrix;
+pub mod raw;
 pub mod scenarios;
 pub mod services;
 
@@ -124,6 +126,11 @@ macro_rules! __with_scenarios {
             policy_role_check_before_body,
             policy_handler_role_check_is_403,
             policy_anonymous_route_sees_valid_caller,
+            policy_token_scope,
+            route_percent_encoded_path_keeps_its_requirement,
+            route_marker_on_one_method_keeps_other_methods,
+            route_nested_router_and_path_parameter,
+            route_matrix,
             context_concurrent_distinct_subjects,
             context_nested_service,
             context_spawned_task,

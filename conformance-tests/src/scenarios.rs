@@ -622,6 +622,209 @@ pub async fn policy_anonymous_route_sees_valid_caller<A: Adapter>(h: &Harness<A>
         .assert_ok(r#"{"sub":null}"#);
 }
 
+/// The bearer token's own OAuth2 scope (`requires_token_scope`): a `scope` string or an
+/// `scp` list grants it; without it 403 `insufficient_scope` with the `scope` attribute; an
+/// agent token's scopes do not count for it.
+pub async fn policy_token_scope<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let with_scope = h
+        .token(&KEYS.rsa)
+        .claim("scope", json!("docs:write docs:read"))
+        .sign();
+    app.get("/api/docs", Some(&with_scope))
+        .await
+        .assert_ok(r#"{"docs":["guide"]}"#);
+    let scp = h.token(&KEYS.rsa).claim("scp", json!(["docs:read"])).sign();
+    app.get("/api/docs", Some(&scp))
+        .await
+        .assert_ok(r#"{"docs":["guide"]}"#);
+    let other = h
+        .token(&KEYS.rsa)
+        .claim("scope", json!("docs:write"))
+        .sign();
+    let r = app.get("/api/docs", Some(&other)).await;
+    r.assert_error(&AuthError::InsufficientScope {
+        required: vec!["docs:read".into()],
+    });
+    assert!(r
+        .www_authenticate
+        .as_deref()
+        .is_some_and(|v| v.contains(r#"scope="docs:read""#)));
+    // The agent's scopes are the agent's, not the caller's.
+    let r = app
+        .send(
+            app.request(Method::GET, "/api/docs")
+                .header("authorization", format!("Bearer {}", h.with_roles(&[])))
+                .header(
+                    "x-agent-authorization",
+                    format!("Bearer {}", agent_token(h, &["docs:read"])),
+                ),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    app.get("/api/docs", None).await.assert_error(&MISSING);
+}
+
+async fn raw_get(app: &crate::App, target: &str, token: Option<&str>) -> crate::raw::RawReply {
+    let headers = token
+        .map(|t| vec![("authorization".to_owned(), format!("Bearer {t}"))])
+        .unwrap_or_default();
+    let request = crate::raw::RawRequest {
+        method: "GET".into(),
+        target: target.into(),
+        headers,
+        body: Vec::new(),
+    };
+    crate::raw::send(app.addr(), &request).await
+}
+
+/// Issue 10, first reproduction: a percent-encoded spelling of a role route (any letter,
+/// lower or upper hex, absolute form) never reaches its handler for a caller without the
+/// role. Whether the framework routes the spelling to the handler (actix-web decodes it)
+/// or not (404), the answer is never a success.
+pub async fn route_percent_encoded_path_keeps_its_requirement<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let user = h.with_roles(&["user"]);
+    let editor = h.with_roles(&["editor"]);
+    let host = app.addr();
+    let targets = [
+        "/api/%61dmin/stats".to_owned(),
+        "/api/admin/stat%73".to_owned(),
+        "/api/%61%64%6d%69%6e/stats".to_owned(),
+        "/%61pi/admin/stats".to_owned(),
+        "/api/admi%6E/stats".to_owned(),
+        "/api/admi%6e/stats".to_owned(),
+        format!("http://{host}/api/%61dmin/stats"),
+        "http://evil.example/api/%61dmin/stats".to_owned(),
+    ];
+    for target in &targets {
+        for token in [Some(user.as_str()), Some(editor.as_str()), None] {
+            let r = raw_get(&app, target, token).await;
+            assert!(
+                matches!(r.status, 401 | 403 | 404),
+                "GET {target} answered {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+    for target in ["/%61pi/editor/drafts", "/api/editor/draft%73"] {
+        let r = raw_get(&app, target, Some(&user)).await;
+        assert!(matches!(r.status, 403 | 404), "GET {target}: {r:?}");
+    }
+}
+
+/// Issue 10, second reproduction: a marker on one method of a path (anonymous `GET
+/// /api/health`, anonymous `GET /api/items/{id}`) opens no other method of it: `POST
+/// /api/health` (no marker) needs a token, `DELETE /api/items/{id}` the admin role.
+pub async fn route_marker_on_one_method_keeps_other_methods<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let bearer = |t: String| format!("Bearer {t}");
+    let send = |method: Method, path: &str, token: Option<String>| {
+        let mut request = app
+            .request(method, path)
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(t) = token {
+            request = request.header("authorization", bearer(t));
+        }
+        app.send(request)
+    };
+    send(Method::POST, "/api/health", None)
+        .await
+        .assert_error(&MISSING);
+    send(Method::POST, "/api/health", Some(h.with_roles(&[])))
+        .await
+        .assert_ok(r#"{"posted":true}"#);
+    app.get("/api/health", None)
+        .await
+        .assert_ok(r#"{"status":"ok"}"#);
+    app.get("/api/items/42", None)
+        .await
+        .assert_ok(r#"{"item":42}"#);
+    send(Method::DELETE, "/api/items/42", None)
+        .await
+        .assert_error(&MISSING);
+    send(
+        Method::DELETE,
+        "/api/items/42",
+        Some(h.with_roles(&["user"])),
+    )
+    .await
+    .assert_error(&AuthError::InsufficientRole {
+        required: vec!["admin".into()],
+        all: false,
+    });
+    send(
+        Method::DELETE,
+        "/api/items/42",
+        Some(h.with_roles(&["admin"])),
+    )
+    .await
+    .assert_ok(r#"{"deleted":42}"#);
+}
+
+/// A nested router / scope carries its routes' requirements, and a path parameter route
+/// keeps its own.
+pub async fn route_nested_router_and_path_parameter<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.get("/api/v1/me", None).await.assert_error(&MISSING);
+    assert_eq!(
+        app.get("/api/v1/me", Some(&h.with_roles(&[]))).await.status,
+        200
+    );
+    app.get("/api/v1/admin/report", Some(&h.with_roles(&["user"])))
+        .await
+        .assert_error(&AuthError::InsufficientRole {
+            required: vec!["admin".into()],
+            all: false,
+        });
+    app.get("/api/v1/admin/report", Some(&h.with_roles(&["admin"])))
+        .await
+        .assert_ok(r#"{"report":"v1"}"#);
+    app.get("/api/macro/admin", Some(&h.with_roles(&["user"])))
+        .await
+        .assert_error(&AuthError::InsufficientRole {
+            required: vec!["admin".into()],
+            all: false,
+        });
+    app.get("/api/macro/admin", Some(&h.with_roles(&["admin"])))
+        .await
+        .assert_ok(r#"{"users":42,"active":30}"#);
+    for id in ["1", "abc", "x%2Fy"] {
+        assert_eq!(
+            app.get(&format!("/api/items/{id}"), None).await.status,
+            200,
+            "{id}"
+        );
+    }
+}
+
+/// The route matrix (see [`crate::matrix`]): every route × callers × spellings × methods,
+/// the handler-side oracle armed. No handler runs for a caller who does not satisfy it, no
+/// 5xx, and every predicted class matches.
+pub async fn route_matrix<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let report = crate::matrix::run(h, &app).await;
+    eprintln!(
+        "{}: {} requests, {} predicted, {} successes on other spellings, classes {:?}",
+        A::NAME,
+        report.requests,
+        report.predicted,
+        report.variant_successes,
+        report.classes
+    );
+    assert!(
+        report.failures.is_empty(),
+        "{} failures of {} requests, first ones:\n{}",
+        report.failures.len(),
+        report.requests,
+        report.failures[..report.failures.len().min(30)].join("\n")
+    );
+    assert!(report.requests > 5000, "{report:?}");
+    assert!(report.predicted > 1000, "{report:?}");
+}
+
 // ----- context --------------------------------------------------------------------------
 
 /// 200 concurrent requests with distinct subjects each see their own, two calls deep.

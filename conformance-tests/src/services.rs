@@ -2,7 +2,7 @@
 //! from the `SecurityContext`, as application services do. Every adapter's reference
 //! application answers with these.
 
-use portcullis_core::{AgentContext, AuthError, SecurityContext};
+use portcullis_core::{AgentContext, AuthError, Requirement, SecurityContext};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -90,4 +90,195 @@ pub async fn spawned() -> Value {
 pub fn handler_check() -> Result<Value, AuthError> {
     SecurityContext::require_role(["auditor"])?;
     Ok(json!({"checked": true}))
+}
+
+/// Every route of the reference application, with the requirement it is declared with.
+///
+/// Each adapter declares these requirements with its own markers, in its own idiom; every
+/// handler then answers through [`respond`], which first runs the [`oracle`]: the handler
+/// itself checks that its caller satisfies the requirement it was declared with. A handler
+/// that runs for a caller who does not answers [`ORACLE_STATUS`], and every scenario fails
+/// on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `GET /api/health`: anonymous.
+    Health,
+    /// `POST /api/health`: no marker (authenticated), on the path of an anonymous route.
+    HealthPost,
+    /// `GET /api/me`: no marker (authenticated).
+    Me,
+    /// `GET /api/admin/stats`: role `admin`.
+    AdminStats,
+    /// `GET /api/editor/drafts`: role `editor` or `admin`.
+    EditorDrafts,
+    /// `GET /api/audit/report`: roles `auditor` and `admin`.
+    AuditReport,
+    /// `GET /api/team/board`: group `team-alpha`.
+    TeamBoard,
+    /// `POST /api/treasury/payments`: role `treasury-service` and agent scope `treasury:write:*`.
+    Payments,
+    /// `POST /api/echo`: role `admin`; echoes its JSON body.
+    Echo,
+    /// `GET /api/public/whoami`: anonymous.
+    Whoami,
+    /// `GET /api/context/nested`: no marker.
+    ContextNested,
+    /// `GET /api/context/spawned`: no marker.
+    ContextSpawned,
+    /// `GET /api/handler/check`: no marker; a role check inside the handler.
+    HandlerCheck,
+    /// `GET /api/items/{id}`: anonymous (a path parameter).
+    ItemGet,
+    /// `DELETE /api/items/{id}`: role `admin` (same path, another requirement).
+    ItemDelete,
+    /// `GET /api/v1/admin/report`: role `admin`, in a nested router / scope.
+    NestedAdmin,
+    /// `GET /api/v1/me`: no marker, in a nested router / scope.
+    NestedMe,
+    /// `GET /api/docs`: the bearer token's own scope `docs:read`.
+    TokenScope,
+    /// `GET /api/macro/admin`: role `admin` (a macro-routed handler in actix-web).
+    MacroAdmin,
+}
+
+/// The status a handler answers when it runs for a caller who does not satisfy its own
+/// requirement: a breach, never a legitimate answer.
+pub const ORACLE_STATUS: u16 = 599;
+
+impl Route {
+    /// Every route.
+    pub const ALL: &'static [Route] = &[
+        Route::Health,
+        Route::HealthPost,
+        Route::Me,
+        Route::AdminStats,
+        Route::EditorDrafts,
+        Route::AuditReport,
+        Route::TeamBoard,
+        Route::Payments,
+        Route::Echo,
+        Route::Whoami,
+        Route::ContextNested,
+        Route::ContextSpawned,
+        Route::HandlerCheck,
+        Route::ItemGet,
+        Route::ItemDelete,
+        Route::NestedAdmin,
+        Route::NestedMe,
+        Route::TokenScope,
+        Route::MacroAdmin,
+    ];
+
+    /// The route's method.
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::HealthPost | Route::Payments | Route::Echo => "POST",
+            Route::ItemDelete => "DELETE",
+            _ => "GET",
+        }
+    }
+
+    /// A concrete path of the route (`42` for a path parameter).
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Health | Route::HealthPost => "/api/health",
+            Route::Me => "/api/me",
+            Route::AdminStats => "/api/admin/stats",
+            Route::EditorDrafts => "/api/editor/drafts",
+            Route::AuditReport => "/api/audit/report",
+            Route::TeamBoard => "/api/team/board",
+            Route::Payments => "/api/treasury/payments",
+            Route::Echo => "/api/echo",
+            Route::Whoami => "/api/public/whoami",
+            Route::ContextNested => "/api/context/nested",
+            Route::ContextSpawned => "/api/context/spawned",
+            Route::HandlerCheck => "/api/handler/check",
+            Route::ItemGet | Route::ItemDelete => "/api/items/42",
+            Route::NestedAdmin => "/api/v1/admin/report",
+            Route::NestedMe => "/api/v1/me",
+            Route::TokenScope => "/api/docs",
+            Route::MacroAdmin => "/api/macro/admin",
+        }
+    }
+
+    /// The requirement the route is declared with.
+    pub fn requirement(self) -> Requirement {
+        match self {
+            Route::Health | Route::Whoami | Route::ItemGet => Requirement::Anonymous,
+            Route::HealthPost
+            | Route::Me
+            | Route::ContextNested
+            | Route::ContextSpawned
+            | Route::HandlerCheck
+            | Route::NestedMe => Requirement::Authenticated,
+            Route::AdminStats
+            | Route::Echo
+            | Route::ItemDelete
+            | Route::NestedAdmin
+            | Route::MacroAdmin => Requirement::any_role(["admin"]),
+            Route::EditorDrafts => Requirement::any_role(["editor", "admin"]),
+            Route::AuditReport => Requirement::all_roles(["auditor", "admin"]),
+            Route::TeamBoard => Requirement::any_group(["team-alpha"]),
+            Route::Payments => Requirement::any_role(["treasury-service"])
+                .and(Requirement::agent_scope(["treasury:write:*"])),
+            Route::TokenScope => Requirement::any_scope(["docs:read"]),
+        }
+    }
+}
+
+/// The handler-side oracle: `Some(body)` when this handler runs for a caller who does not
+/// satisfy `route`'s declared requirement. Independent of the markers: it evaluates the
+/// requirement itself against the caller and agent in the task-local context.
+pub fn oracle(route: Route) -> Option<Value> {
+    let requirement = route.requirement();
+    if requirement.allows_anonymous() || !SecurityContext::enforcing() {
+        return None;
+    }
+    let caller = SecurityContext::get();
+    let agent = AgentContext::get();
+    match requirement.check_with_agent(caller.as_ref(), agent.as_ref()) {
+        Ok(()) => None,
+        Err(e) => Some(json!({
+            "oracle": "handler ran for a caller who does not satisfy its requirement",
+            "route": format!("{route:?}"),
+            "reason": e.reason(),
+        })),
+    }
+}
+
+/// What every handler of the reference application answers: the oracle first, then the
+/// route's service. `Err` is an [`AuthError`] raised by the service, for the adapter to
+/// turn into the core's answer.
+pub async fn respond(route: Route) -> Result<(u16, Value), AuthError> {
+    if let Some(breach) = oracle(route) {
+        return Ok((ORACLE_STATUS, breach));
+    }
+    let body = match route {
+        Route::Health => health(),
+        Route::HealthPost => json!({"posted": true}),
+        Route::Me | Route::NestedMe => profile()?,
+        Route::AdminStats | Route::MacroAdmin => admin_stats(),
+        Route::EditorDrafts => editor_drafts(),
+        Route::AuditReport => audit_report(),
+        Route::TeamBoard => team_board(),
+        Route::Payments => payment(),
+        Route::Echo => json!({}),
+        Route::Whoami => whoami(),
+        Route::ContextNested => nested().await,
+        Route::ContextSpawned => spawned().await,
+        Route::HandlerCheck => handler_check()?,
+        Route::ItemGet => json!({"item": 42}),
+        Route::ItemDelete => json!({"deleted": 42}),
+        Route::NestedAdmin => json!({"report": "v1"}),
+        Route::TokenScope => json!({"docs": ["guide"]}),
+    };
+    Ok((200, body))
+}
+
+/// `POST /api/echo`: the oracle, then the body back.
+pub fn echo(body: Value) -> (u16, Value) {
+    match oracle(Route::Echo) {
+        Some(breach) => (ORACLE_STATUS, breach),
+        None => (200, body),
+    }
 }

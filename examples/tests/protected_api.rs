@@ -7,6 +7,18 @@ use portcullis_examples::apps::{self, Framework};
 use serde_json::json;
 
 async fn start(framework: Framework, issuer: &TestIssuer) -> String {
+    let base = start_at(framework, issuer).await;
+    // Wait until the server answers.
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/api/health")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    base
+}
+
+async fn start_at(framework: Framework, issuer: &TestIssuer) -> String {
     let config = AuthConfig::builder()
         .issuer(issuer.issuer())
         .audience("my-api")
@@ -90,5 +102,56 @@ async fn every_framework_answers_the_tutorial_transcript() {
             .await,
             (200, r#"{"drafts":5}"#.into())
         );
+    }
+}
+
+/// With the example's `user` token, no spelling or method of `/api/admin/stats` or
+/// `/api/editor/drafts` gets a 2xx in any framework; without a token, none of `/api/me`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_spelling_or_method_gets_past_a_requirement() {
+    use portcullis_conformance::matrix::{spellings, METHODS};
+    use portcullis_conformance::raw::{send, RawRequest};
+
+    let key = TestKey::rsa("k1");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let user = issuer
+        .token(&key, "my-api")
+        .subject("user-123")
+        .roles(&["user"])
+        .sign();
+    for framework in [Framework::Axum, Framework::Actix, Framework::Warp] {
+        let base = start(framework, &issuer).await;
+        let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+        let mut sent = 0;
+        let cases = [
+            ("/api/admin/stats", Some(&user)),
+            ("/api/editor/drafts", Some(&user)),
+            ("/api/me", None),
+        ];
+        for (path, token) in cases {
+            for (_, target) in spellings(path, &addr.to_string()) {
+                for method in METHODS {
+                    let mut headers = Vec::new();
+                    if let Some(t) = token {
+                        headers.push(("authorization".to_owned(), format!("Bearer {t}")));
+                    }
+                    let request = RawRequest {
+                        method: (*method).to_owned(),
+                        target: target.clone(),
+                        headers,
+                        body: Vec::new(),
+                    };
+                    let reply = send(addr, &request).await;
+                    sent += 1;
+                    assert!(
+                        !(200..300).contains(&reply.status) && reply.status < 500,
+                        "{framework:?}: {method} {target} -> {} {}",
+                        reply.status,
+                        reply.body
+                    );
+                }
+            }
+        }
+        assert!(sent > 1000, "{sent}");
     }
 }

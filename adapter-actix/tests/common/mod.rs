@@ -1,24 +1,25 @@
-//! Runs an actix-web application for the conformance harness: its own actix system on a
-//! thread, stopped when the returned `Server` is dropped.
+//! Runs an actix-web application for the tests: its own actix system on a thread, stopped
+//! when the returned `Server` is dropped.
 
 use actix_web::{web, App, HttpServer};
 use portcullis_actix::Gate;
 use portcullis_conformance::Server;
 
-/// Serves `configure`'s routes behind `gate`'s middleware on `listener`.
+/// Serves `public`'s services on the `App`, then `protected`'s inside `gate.protected()`.
 pub(crate) fn serve(
     gate: Gate,
     listener: std::net::TcpListener,
-    configure: fn(&Gate, &mut web::ServiceConfig),
+    public: fn(&Gate, &mut web::ServiceConfig),
+    protected: fn(&Gate, &mut web::ServiceConfig),
 ) -> Server {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = HttpServer::new(move || {
-                let gate = gate.clone();
+                let (a, b) = (gate.clone(), gate.clone());
                 App::new()
-                    .wrap(gate.middleware())
-                    .configure(move |cfg| configure(&gate, cfg))
+                    .configure(move |cfg| public(&a, cfg))
+                    .service(gate.protected().configure(move |cfg| protected(&b, cfg)))
             })
             .workers(1)
             .disable_signals()

@@ -1,7 +1,7 @@
 //! The Protected API on actix-web.
 
 use crate::services::{self, UserService};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{guard, web, App, HttpResponse, HttpServer};
 use portcullis_actix::{allow_anonymous, requires_role, AuthRejection, Gate};
 use portcullis_core::Authenticator;
 
@@ -9,14 +9,22 @@ async fn me() -> Result<HttpResponse, AuthRejection> {
     Ok(HttpResponse::Ok().json(UserService.get_profile()?))
 }
 
-/// Registers the routes; `gate` records their requirements.
-pub fn configure(gate: &Gate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+/// The public resources: registered on the `App` before the protected scope, each with its
+/// method as a resource guard.
+pub fn public(gate: &Gate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        cfg.service(
+            gate.resource("/api/health", allow_anonymous())
+                .guard(guard::Get())
+                .to(|| async { HttpResponse::Ok().json(services::health()) }),
+        );
+    }
+}
+
+/// The protected resources: inside `gate.protected()`.
+pub fn protected(gate: &Gate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         cfg.service(web::resource("/api/me").route(web::get().to(me)))
-            .service(
-                gate.resource("/api/health", allow_anonymous())
-                    .route(web::get().to(|| async { HttpResponse::Ok().json(services::health()) })),
-            )
             .service(
                 gate.resource("/api/admin/stats", requires_role(["admin"]))
                     .route(
@@ -40,8 +48,9 @@ pub fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> s
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()
-                .wrap(gate.middleware())
-                .configure(configure(&gate))
+                .configure(public(&gate))
+                // The gate: everything inside, and every unknown path, needs a valid token.
+                .service(gate.protected().configure(protected(&gate)))
         })
         .listen(listener)?
         .run()

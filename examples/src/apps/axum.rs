@@ -17,12 +17,6 @@ pub fn app(authenticator: Authenticator) -> Router {
         )
         .route_with(
             &gate,
-            "/api/health",
-            get(|| async { Json(services::health()) }),
-            allow_anonymous(),
-        )
-        .route_with(
-            &gate,
             "/api/admin/stats",
             get(|| async { Json(services::admin_stats()) }),
             requires_role(["admin"]),
@@ -33,7 +27,15 @@ pub fn app(authenticator: Authenticator) -> Router {
             get(|| async { Json(services::editor_drafts()) }),
             requires_role(["editor", "admin"]),
         )
+        // The gate: every route above, and every unknown path, needs a valid token.
         .layer(gate.layer())
+        // Public routes: below the gate.
+        .route_with(
+            &gate,
+            "/api/health",
+            get(|| async { Json(services::health()) }),
+            allow_anonymous(),
+        )
 }
 
 /// Serves the application on `listener`.
