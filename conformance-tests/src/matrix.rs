@@ -5,7 +5,7 @@
 //!
 //! - **No handler runs for a caller who does not satisfy its requirement**: the oracle of
 //!   [`services::respond`](crate::services::respond) never answers
-//!   [`ORACLE_STATUS`](crate::services::ORACLE_STATUS), and nothing answers 5xx.
+//!   [`ORACLE_STATUS`], and nothing answers 5xx.
 //! - **The adapters agree where their frameworks route alike**: for the spellings every
 //!   framework routes the same way (the path as declared, in origin or absolute form), the
 //!   answer class is the one [`expected`] derives from the route table and the caller's
