@@ -38,6 +38,17 @@
 //!   service's recovery turns it into the core's answer (403 with `WWW-Authenticate`).
 //!
 //! Forgetting a marker leaves a route authenticated; only the public tree opens one.
+//!
+//! ## Why no spelling of a request separates a requirement from its handler
+//!
+//! Nothing here looks a route up by a path: warp's own filters choose the handler. The
+//! service authenticates before any filter runs, and without a valid token only the public
+//! tree is consulted, so a protected handler cannot run for an anonymous caller whatever the
+//! path looks like. A marker is a filter in the route's own chain: wherever warp runs that
+//! route's handler, it has run the marker first (a rejected marker makes warp try the next
+//! route, whose own chain holds its own markers). A marker used outside the service of
+//! [`Gate::protect`] (a route served by `warp::serve` directly) refuses with 500 rather than
+//! let its handler run unchecked.
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use portcullis_core::{

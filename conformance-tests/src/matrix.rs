@@ -7,11 +7,15 @@
 //!   [`services::respond`](crate::services::respond) never answers
 //!   [`ORACLE_STATUS`], and nothing answers 5xx.
 //! - **The adapters agree where their frameworks route alike**: for the spellings every
-//!   framework routes the same way (the path as declared, in origin or absolute form), the
+//!   framework routes the same way (the path as declared, in origin or absolute form or
+//!   with a query; and the [`Spelling::Unrouted`] ones, which no framework routes), the
 //!   answer class is the one [`expected`] derives from the route table and the caller's
 //!   claims, for every adapter. Elsewhere the frameworks differ by design (percent-decoding,
 //!   trailing slashes, HEAD, the methods of a public path): only the first rule applies
 //!   there, and the conformance README lists the differences.
+//!
+//! With `PORTCULLIS_MATRIX_DUMP=<dir>` set, every answer is written to `<dir>/<adapter>.txt`
+//! (one `method target caller status` line each), to compare adapters spelling by spelling.
 
 use crate::harness::{Adapter, App, Harness, KEYS};
 use crate::raw::{self, RawReply, RawRequest};
@@ -36,7 +40,13 @@ pub enum Spelling {
     Canonical,
     /// The path as declared, in absolute form (`http://host/path`), this host or another.
     AbsoluteForm,
-    /// Anything else: escapes, dot segments, slashes, case, parameters, length.
+    /// The path as declared with a query string.
+    Query,
+    /// A spelling that no framework routes to the declared route: double encoding, `%2F`,
+    /// `//`, dot segments, `;params`, `%00`, `%20`, case changes, very long paths.
+    Unrouted,
+    /// A spelling the frameworks route differently by design: one unreserved character
+    /// percent-encoded (actix-web decodes it), a trailing `/` (warp's `path!` accepts it).
     Variant,
 }
 
@@ -48,7 +58,9 @@ pub fn spellings(path: &str, authority: &str) -> Vec<(Spelling, String)> {
     let mut out = vec![(Spelling::Canonical, path.to_owned())];
     out.push((Spelling::AbsoluteForm, format!("http://{authority}{path}")));
     out.push((Spelling::AbsoluteForm, format!("http://evil.example{path}")));
+    out.push((Spelling::Query, format!("{path}?x=1")));
     let mut variants = Vec::new();
+    let mut unrouted = Vec::new();
     let bytes = path.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -64,34 +76,28 @@ pub fn spellings(path: &str, authority: &str) -> Vec<(Spelling, String)> {
             let rest = &segment[1..];
             let double = format!("%25{first:02X}{rest}");
             parts[i] = &double;
-            variants.push(format!("/{}", parts.join("/")));
+            unrouted.push(format!("/{}", parts.join("/")));
         }
-        // `/` as `%2F` between this segment and the next.
+        // Between this segment and the next.
         if i + 1 < segments.len() {
             let (a, b) = segments.split_at(i + 1);
-            variants.push(format!("/{}%2F{}", a.join("/"), b.join("/")));
-            variants.push(format!("/{}%2f{}", a.join("/"), b.join("/")));
-            variants.push(format!("/{}//{}", a.join("/"), b.join("/")));
-            variants.push(format!("/{}/./{}", a.join("/"), b.join("/")));
-            variants.push(format!("/{}/x/../{}", a.join("/"), b.join("/")));
-            variants.push(format!("/{};p=1/{}", a.join("/"), b.join("/")));
+            let (a, b) = (a.join("/"), b.join("/"));
+            for join in ["%2F", "%2f", "//", "/./", "/x/../", ";p=1/"] {
+                unrouted.push(format!("/{a}{join}{b}"));
+            }
         }
     }
-    variants.push(format!(
+    unrouted.push(format!(
         "/{}",
         path.replace('/', "%2F").trim_start_matches("%2F")
     ));
-    variants.push(format!("/{path}"));
+    unrouted.push(format!("/{path}"));
     variants.push(format!("{path}/"));
-    variants.push(format!("{path}//"));
-    variants.push(format!("{path}/."));
-    variants.push(format!("{path}/x/.."));
-    variants.push(format!("{path};p=1"));
-    variants.push(format!("{path}?x=1"));
-    variants.push(format!("{path}%00"));
-    variants.push(format!("{path}%20"));
-    variants.push(path.to_uppercase());
-    variants.push(
+    for suffix in ["//", "/.", "/x/..", ";p=1", "%00", "%20"] {
+        unrouted.push(format!("{path}{suffix}"));
+    }
+    unrouted.push(path.to_uppercase());
+    unrouted.push(
         path.split('/')
             .map(|s| {
                 let mut c = s.chars();
@@ -102,17 +108,17 @@ pub fn spellings(path: &str, authority: &str) -> Vec<(Spelling, String)> {
             .collect::<Vec<_>>()
             .join("/"),
     );
-    variants.push(format!("/{}{path}", "a".repeat(2000)));
-    variants.push(format!("{path}/{}", "b".repeat(9000)));
-    variants.push(format!("{}{path}", "/.".repeat(500)));
-    variants.sort();
-    variants.dedup();
-    out.extend(
-        variants
-            .into_iter()
-            .filter(|v| v != path)
-            .map(|v| (Spelling::Variant, v)),
-    );
+    unrouted.push(format!("/{}{path}", "a".repeat(2000)));
+    unrouted.push(format!("{path}/{}", "b".repeat(9000)));
+    unrouted.push(format!("{}{path}", "/.".repeat(500)));
+    for (kind, mut list) in [
+        (Spelling::Variant, variants),
+        (Spelling::Unrouted, unrouted),
+    ] {
+        list.sort();
+        list.dedup();
+        out.extend(list.into_iter().filter(|v| v != path).map(|v| (kind, v)));
+    }
     out
 }
 
@@ -255,7 +261,7 @@ pub fn expected(method: &str, path: &str, caller: &Caller) -> Option<u16> {
 }
 
 /// What a run of the matrix saw.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Report {
     /// Requests sent.
     pub requests: usize,
@@ -263,11 +269,24 @@ pub struct Report {
     pub predicted: usize,
     /// Answers per class, over every request.
     pub classes: BTreeMap<u16, usize>,
-    /// 2xx answers to a spelling other than the declared path (the framework routed it to
-    /// a handler, whose requirement then held).
+    /// 2xx answers to a spelling the frameworks may route differently (the framework routed
+    /// it to a handler, whose requirement then held).
     pub variant_successes: usize,
     /// Failures: breaches, server errors, or classes other than predicted.
     pub failures: Vec<String>,
+    answers: Vec<(usize, u16)>,
+}
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Report")
+            .field("requests", &self.requests)
+            .field("predicted", &self.predicted)
+            .field("classes", &self.classes)
+            .field("variant_successes", &self.variant_successes)
+            .field("failures", &self.failures.len())
+            .finish()
+    }
 }
 
 struct Case {
@@ -316,6 +335,7 @@ pub async fn run<A: Adapter>(h: &Harness<A>, app: &App) -> Report {
                     let caller = &callers[case.caller];
                     let reply = raw::send(addr, &request(case, caller)).await;
                     check(&mut report, case, caller, &reply);
+                    report.answers.push((i, reply.status));
                 }
                 report
             })
@@ -331,9 +351,40 @@ pub async fn run<A: Adapter>(h: &Harness<A>, app: &App) -> Report {
             *total.classes.entry(k).or_default() += v;
         }
         total.failures.extend(r.failures);
+        total.answers.extend(r.answers);
     }
     total.failures.sort();
+    if let Some(dir) = std::env::var_os("PORTCULLIS_MATRIX_DUMP") {
+        dump(&dir, A::NAME, &cases, &callers, &mut total.answers);
+    }
     total
+}
+
+/// Writes every answer as `method target caller status` lines to `<dir>/<adapter>.txt`, to
+/// compare adapters spelling by spelling.
+fn dump(
+    dir: &std::ffi::OsStr,
+    adapter: &str,
+    cases: &[Case],
+    callers: &[Caller],
+    answers: &mut [(usize, u16)],
+) {
+    answers.sort_unstable();
+    let lines: Vec<String> = answers
+        .iter()
+        .map(|&(i, status)| {
+            let case = &cases[i];
+            let target: String = case.target.chars().take(120).collect();
+            format!(
+                "{} {target} {} {status}",
+                case.method, callers[case.caller].name
+            )
+        })
+        .collect();
+    let path = std::path::Path::new(dir).join(format!("{adapter}.txt"));
+    if let Err(e) = std::fs::write(&path, lines.join("\n") + "\n") {
+        eprintln!("cannot write {}: {e}", path.display());
+    }
 }
 
 fn request(case: &Case, caller: &Caller) -> RawRequest {
@@ -379,13 +430,21 @@ fn check(report: &mut Report, case: &Case, caller: &Caller, reply: &RawReply) {
             .push(format!("server error {}", shown(&what)));
         return;
     }
-    if got == 200 && case.spelling == Spelling::Variant {
+    let declared = Route::ALL.iter().any(|r| r.path() == case.path);
+    let prediction = match case.spelling {
+        Spelling::Canonical | Spelling::AbsoluteForm | Spelling::Query => {
+            expected(case.method, &case.path, caller)
+        }
+        // A path with a parameter takes odd spellings of its last segment as a value.
+        Spelling::Unrouted if declared && !case.path.starts_with("/api/items/") => {
+            Some(if caller.claims.is_some() { 404 } else { 401 })
+        }
+        Spelling::Unrouted | Spelling::Variant => None,
+    };
+    if got == 200 && matches!(case.spelling, Spelling::Variant | Spelling::Unrouted) {
         report.variant_successes += 1;
     }
-    if case.spelling == Spelling::Variant {
-        return;
-    }
-    if let Some(want) = expected(case.method, &case.path, caller) {
+    if let Some(want) = prediction {
         if got == want {
             report.predicted += 1;
         } else {
