@@ -4,7 +4,7 @@
 use crate::agent::{AgentClaims, Caller};
 use crate::algorithm::Algorithm;
 use crate::b64::decode_segment;
-use crate::claims::{numeric_date, TokenClaims};
+use crate::claims::{numeric_date, Rounding, TokenClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
 use crate::error::{AuthError, ErrorResponse, Malformed};
@@ -292,10 +292,7 @@ impl Authenticator {
         }
         let user = self.authenticate(credentials.authorization).await?;
         let agent = if requirement.needs_agent() {
-            Some(
-                self.authenticate_agent(credentials.agent_authorization)
-                    .await?,
-            )
+            Some(self.agent_of(credentials).await?)
         } else {
             None
         };
@@ -332,15 +329,34 @@ impl Authenticator {
         if credentials.agent_authorization == AuthorizationHeader::Absent {
             return Ok(caller);
         }
-        Ok(
-            match self
-                .authenticate_agent(credentials.agent_authorization)
-                .await
-            {
-                Ok(agent) => Caller::new(caller.user, Some(agent)),
-                Err(e) => caller.with_agent_error(e),
-            },
-        )
+        Ok(match self.agent_of(credentials).await {
+            Ok(agent) => Caller::new(caller.user, Some(agent)),
+            Err(e) => caller.with_agent_error(e),
+        })
+    }
+
+    /// The agent of a request whose caller verified. The caller's own token sent again as
+    /// the agent's is not an agent: refused as [`AuthError::InvalidAgentToken`].
+    async fn agent_of(
+        &self,
+        credentials: RequestCredentials<'_>,
+    ) -> Result<AgentClaims, AuthError> {
+        let max = self.inner.config.max_token_bytes();
+        if let (Ok(user), Ok(agent)) = (
+            bearer_token(credentials.authorization, max),
+            bearer_token(credentials.agent_authorization, max),
+        ) {
+            if user == agent {
+                tracing::info!(
+                    outcome = "denied",
+                    reason = "agent_token_is_caller_token",
+                    "the caller's own token was sent as the agent token"
+                );
+                return Err(AuthError::InvalidAgentToken);
+            }
+        }
+        self.authenticate_agent(credentials.agent_authorization)
+            .await
     }
 
     /// Optional authentication, for public routes: a valid token gives its caller, anything
@@ -363,7 +379,14 @@ impl Authenticator {
         &self,
         header: AuthorizationHeader<'_>,
     ) -> Result<AgentClaims, AuthError> {
-        match self.authenticate(header).await {
+        let verified = match bearer_token(header, self.inner.config.max_token_bytes()) {
+            Ok(token) => self.verify(token, TokenKind::Agent).await,
+            Err(e) => {
+                log_rejection(&e, None);
+                Err(e)
+            }
+        };
+        match verified {
             Ok(claims) => Ok(AgentClaims::new(claims)),
             Err(AuthError::MissingToken) => Err(AuthError::MissingAgentToken),
             Err(
@@ -385,12 +408,16 @@ impl Authenticator {
 
     /// Verifies a bare token (no `Bearer ` prefix), e.g. one carried in a queue message.
     pub async fn verify_token(&self, token: &str) -> Result<TokenClaims, AuthError> {
+        self.verify(token, TokenKind::Caller).await
+    }
+
+    async fn verify(&self, token: &str, kind: TokenKind) -> Result<TokenClaims, AuthError> {
         if token.len() > self.inner.config.max_token_bytes() {
             log_rejection(&AuthError::TokenTooLarge, None);
             return Err(AuthError::TokenTooLarge);
         }
         let jws = CompactJws::parse(token).inspect_err(|e| log_rejection(e, None))?;
-        match self.verify_jws(&jws).await {
+        match self.verify_jws(&jws, kind).await {
             Ok(claims) => {
                 tracing::debug!(
                     outcome = "accepted",
@@ -407,7 +434,11 @@ impl Authenticator {
         }
     }
 
-    async fn verify_jws(&self, jws: &CompactJws<'_>) -> Result<TokenClaims, AuthError> {
+    async fn verify_jws(
+        &self,
+        jws: &CompactJws<'_>,
+        kind: TokenKind,
+    ) -> Result<TokenClaims, AuthError> {
         let config = &self.inner.config;
         // Algorithm allowlist before any key lookup: `none`, unknown names and anything not
         // configured stop here.
@@ -427,9 +458,17 @@ impl Authenticator {
         }
         let payload =
             decode_segment(jws.payload_b64).ok_or(AuthError::Malformed(Malformed::Base64))?;
-        let claims: Map<String, Value> = serde_json::from_slice(&payload)
-            .map_err(|_| AuthError::Malformed(Malformed::Payload))?;
+        let claims: Map<String, Value> =
+            match crate::strict_json::object_without_duplicates(&payload) {
+                Some(claims) => claims,
+                // Tell a duplicate apart from other garbage, for the log.
+                None => match serde_json::from_slice::<Map<String, Value>>(&payload) {
+                    Ok(_) => return Err(AuthError::Malformed(Malformed::DuplicateMember)),
+                    Err(_) => return Err(AuthError::Malformed(Malformed::Payload)),
+                },
+            };
         self.check_claims(&claims, jws.typ.as_deref())?;
+        self.check_kind(&claims, jws.typ.as_deref(), kind)?;
         #[cfg(feature = "remote")]
         if let Some(revocation) = &self.inner.revocation {
             // `jti` is a required claim whenever revocation is configured.
@@ -445,6 +484,7 @@ impl Authenticator {
             authorities,
             jws.kid.clone(),
             Some(alg),
+            jws.typ.clone(),
         ))
     }
 
@@ -481,6 +521,34 @@ impl Authenticator {
         }
     }
 
+    /// Agent tokens and callers' tokens kept apart, where the configuration says how.
+    fn check_kind(
+        &self,
+        claims: &Map<String, Value>,
+        typ: Option<&str>,
+        kind: TokenKind,
+    ) -> Result<(), AuthError> {
+        let config = &self.inner.config;
+        let is_agent_typ = |want: &str| typ.is_some_and(|t| typ_matches(t, want));
+        match (kind, config.agent_require_typ()) {
+            (TokenKind::Caller, Some(agent_typ)) if is_agent_typ(agent_typ) => {
+                return Err(AuthError::WrongType)
+            }
+            (TokenKind::Agent, Some(agent_typ)) if !is_agent_typ(agent_typ) => {
+                return Err(AuthError::WrongType)
+            }
+            _ => {}
+        }
+        if kind == TokenKind::Agent {
+            for name in config.agent_required_claims() {
+                if claims.get(name).is_none_or(Value::is_null) {
+                    return Err(AuthError::MissingClaim(Cow::Owned(name.clone())));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_claims(
         &self,
         claims: &Map<String, Value>,
@@ -494,25 +562,27 @@ impl Authenticator {
         }
         let now = self.inner.clock.now_unix();
         let leeway = i64::try_from(config.leeway_seconds()).unwrap_or(i64::MAX);
-        let time = |name: &str| -> Result<Option<i64>, AuthError> {
+        // Fractions round toward refusal: `exp` down, `nbf` and `iat` up.
+        let time = |name: &str, rounding: Rounding| -> Result<Option<i64>, AuthError> {
             match claims.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => numeric_date(v)
+                Some(v) => numeric_date(v, rounding)
                     .map(Some)
                     .ok_or(AuthError::Malformed(Malformed::ClaimType)),
             }
         };
-        let exp = time("exp")?.ok_or(AuthError::MissingClaim(Cow::Borrowed("exp")))?;
+        let exp =
+            time("exp", Rounding::Down)?.ok_or(AuthError::MissingClaim(Cow::Borrowed("exp")))?;
         // Saturating: a huge `exp` or `leeway` must not wrap around (jsonwebtoken regression).
         if now >= exp.saturating_add(leeway) {
             return Err(AuthError::Expired);
         }
-        if let Some(nbf) = time("nbf")? {
+        if let Some(nbf) = time("nbf", Rounding::Up)? {
             if nbf > now.saturating_add(leeway) {
                 return Err(AuthError::NotYetValid);
             }
         }
-        if let Some(iat) = time("iat")? {
+        if let Some(iat) = time("iat", Rounding::Up)? {
             if iat > now.saturating_add(leeway) {
                 return Err(AuthError::IssuedInFuture);
             }
@@ -525,10 +595,20 @@ impl Authenticator {
         let audience_ok = match claims.get("aud") {
             None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("aud"))),
             Some(Value::String(aud)) => config.audiences().iter().any(|a| a == aud),
-            Some(Value::Array(auds)) => auds
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|aud| config.audiences().iter().any(|a| a == aud)),
+            Some(Value::Array(auds)) => {
+                // RFC 7519 §4.1.3: an array of strings; anything else in it is malformed,
+                // not skipped.
+                let mut names = Vec::with_capacity(auds.len());
+                for aud in auds {
+                    names.push(
+                        aud.as_str()
+                            .ok_or(AuthError::Malformed(Malformed::ClaimType))?,
+                    );
+                }
+                names
+                    .iter()
+                    .any(|aud| config.audiences().iter().any(|a| a == aud))
+            }
             Some(_) => false,
         };
         if !audience_ok {
@@ -541,6 +621,15 @@ impl Authenticator {
         }
         Ok(())
     }
+}
+
+/// Which header a token came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenKind {
+    /// `Authorization` (or a bare token given to `verify_token`).
+    Caller,
+    /// `X-Agent-Authorization`.
+    Agent,
 }
 
 /// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be omitted.

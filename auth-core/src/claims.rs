@@ -18,6 +18,7 @@ struct Inner {
     audiences: Vec<String>,
     key_id: Option<String>,
     algorithm: Option<Algorithm>,
+    token_type: Option<String>,
 }
 
 impl TokenClaims {
@@ -26,7 +27,7 @@ impl TokenClaims {
     /// Useful in tests of code that reads the [`SecurityContext`](crate::SecurityContext);
     /// verified claims come from [`Authenticator`](crate::Authenticator).
     pub fn new(raw: Map<String, Value>, authorities: Authorities) -> Self {
-        Self::build(raw, authorities, None, None)
+        Self::build(raw, authorities, None, None, None)
     }
 
     /// Claims from a JSON value, with roles, groups and scopes read by the default claim
@@ -45,6 +46,7 @@ impl TokenClaims {
         authorities: Authorities,
         key_id: Option<String>,
         algorithm: Option<Algorithm>,
+        token_type: Option<String>,
     ) -> Self {
         let audiences = match raw.get("aud") {
             Some(Value::String(s)) => vec![s.clone()],
@@ -61,6 +63,7 @@ impl TokenClaims {
             audiences,
             key_id,
             algorithm,
+            token_type,
         }))
     }
 
@@ -68,8 +71,8 @@ impl TokenClaims {
         self.0.raw.get(name).and_then(Value::as_str)
     }
 
-    fn time_claim(&self, name: &str) -> Option<i64> {
-        numeric_date(self.0.raw.get(name)?)
+    fn time_claim(&self, name: &str, rounding: Rounding) -> Option<i64> {
+        numeric_date(self.0.raw.get(name)?, rounding)
     }
 
     /// `sub`: the subject (user or client id).
@@ -103,15 +106,15 @@ impl TokenClaims {
     }
     /// `iat`, seconds since the epoch.
     pub fn issued_at(&self) -> Option<i64> {
-        self.time_claim("iat")
+        self.time_claim("iat", Rounding::Up)
     }
     /// `exp`, seconds since the epoch.
     pub fn expires_at(&self) -> Option<i64> {
-        self.time_claim("exp")
+        self.time_claim("exp", Rounding::Down)
     }
     /// `nbf`, seconds since the epoch.
     pub fn not_before(&self) -> Option<i64> {
-        self.time_claim("nbf")
+        self.time_claim("nbf", Rounding::Up)
     }
     /// Resolved roles.
     pub fn roles(&self) -> &[String] {
@@ -148,6 +151,10 @@ impl TokenClaims {
     pub fn algorithm(&self) -> Option<Algorithm> {
         self.0.algorithm
     }
+    /// The header `typ` of the verified token (`at+jwt`, `JWT`, ...), if it had one.
+    pub fn token_type(&self) -> Option<&str> {
+        self.0.token_type.as_deref()
+    }
     /// Any claim, converted to `T`; `None` when absent or of another type.
     ///
     /// ```
@@ -166,7 +173,7 @@ impl TokenClaims {
 }
 
 /// A NumericDate (RFC 7519 §2): integer or fractional seconds, truncated.
-pub(crate) fn numeric_date(v: &Value) -> Option<i64> {
+pub(crate) fn numeric_date(v: &Value, rounding: Rounding) -> Option<i64> {
     if let Some(i) = v.as_i64() {
         return Some(i);
     }
@@ -177,9 +184,22 @@ pub(crate) fn numeric_date(v: &Value) -> Option<i64> {
     if !f.is_finite() {
         return None;
     }
+    let whole = match rounding {
+        Rounding::Down => f.floor(),
+        Rounding::Up => f.ceil(),
+    };
     // `as` saturates for out-of-range floats, which is what a far-future date should do.
     #[allow(clippy::cast_possible_truncation)]
-    Some(f.floor() as i64)
+    Some(whole as i64)
+}
+
+/// How a fractional NumericDate becomes whole seconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rounding {
+    /// Toward the past (`exp`: a token never lives longer than it says).
+    Down,
+    /// Toward the future (`nbf`, `iat`: a token never starts earlier than it says).
+    Up,
 }
 
 impl fmt::Debug for TokenClaims {

@@ -139,8 +139,13 @@ pub enum Malformed {
     Header,
     /// The payload is not a JSON object.
     Payload,
-    /// A registered claim has the wrong JSON type (`exp` that is not a number, ...).
+    /// A registered claim has the wrong JSON type (`exp` that is not a number, an `aud`
+    /// list with a member that is not a string, ...).
     ClaimType,
+    /// A JSON object of the payload names a member twice (RFC 7519 §4: a JWT with duplicate
+    /// claim names must be rejected or resolved; portcullis rejects, so that no other reader
+    /// of the token can see a different value than it does).
+    DuplicateMember,
 }
 
 impl fmt::Display for Malformed {
@@ -152,6 +157,7 @@ impl fmt::Display for Malformed {
             Self::Header => "header",
             Self::Payload => "payload",
             Self::ClaimType => "claim type",
+            Self::DuplicateMember => "duplicate member",
         })
     }
 }

@@ -80,12 +80,14 @@ pub(crate) fn bearer_token(
     }
     let value =
         std::str::from_utf8(raw).map_err(|_| AuthError::Malformed(Malformed::NotToken68))?;
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+    // RFC 6750 §2.1: `Bearer 1*SP b68token`, exactly. HTTP parsers have already removed the
+    // whitespace around a field value; a tab is not a separator here, and the token itself
+    // is checked as strictly as `verify_token` checks a bare token.
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::MissingToken);
     }
-    let token = rest.trim_start_matches([' ', '\t']);
+    let token = rest.trim_start_matches(' ');
     if token.is_empty() {
         return Err(AuthError::MissingToken);
     }
@@ -114,7 +116,14 @@ struct RawHeader {
     alg: String,
     kid: Option<String>,
     typ: Option<String>,
+    /// Present at all, `null` included, counts: RFC 7515 §4.1.11 allows only a non-empty
+    /// array, and portcullis understands no extension anyway.
+    #[serde(default, deserialize_with = "present")]
     crit: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// A compact JWS split and its header decoded; payload and signature still encoded.
@@ -138,7 +147,8 @@ impl<'t> CompactJws<'t> {
         else {
             return Err(malformed(Malformed::SegmentCount));
         };
-        if header_b64.is_empty() || payload_b64.is_empty() {
+        // An empty payload is a valid JWS but not a JWT: it is refused later, as a payload.
+        if header_b64.is_empty() {
             return Err(malformed(Malformed::SegmentCount));
         }
         let header_json = decode_segment(header_b64).ok_or(malformed(Malformed::Base64))?;
@@ -171,11 +181,29 @@ mod tests {
     }
 
     #[test]
-    fn scheme_is_case_insensitive_and_spaces_tolerated() {
+    fn scheme_is_case_insensitive_and_spaces_separate() {
         assert_eq!(token("Bearer abc.def.ghi"), Ok("abc.def.ghi"));
         assert_eq!(token("bearer abc"), Ok("abc"));
         assert_eq!(token("BEARER  abc"), Ok("abc"));
-        assert_eq!(token("  Bearer abc  "), Ok("abc"));
+    }
+
+    #[test]
+    fn tabs_and_surrounding_whitespace_are_refused() {
+        // RFC 6750: one or more spaces, nothing else, between scheme and token.
+        assert_eq!(token("Bearer\tabc"), Err(AuthError::MissingToken));
+        assert_eq!(
+            token("Bearer \tabc"),
+            Err(AuthError::Malformed(Malformed::NotToken68))
+        );
+        assert_eq!(
+            token("Bearer abc "),
+            Err(AuthError::Malformed(Malformed::NotToken68))
+        );
+        assert_eq!(
+            token("Bearer abc\t"),
+            Err(AuthError::Malformed(Malformed::NotToken68))
+        );
+        assert_eq!(token(" Bearer abc"), Err(AuthError::MissingToken));
     }
 
     #[test]

@@ -95,6 +95,7 @@ mod policy;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod resolver;
+mod strict_json;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

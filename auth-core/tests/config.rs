@@ -358,19 +358,45 @@ fn numeric_ranges() {
                 .jwks_refresh_cooldown_seconds(0)
         ),
         [
-            "auth_client.jwks_ttl_seconds must be at least 1",
-            "auth_client.jwks_refresh_cooldown_seconds must be at least 1",
-            "auth_client.revocation_ttl_seconds must be at least 1",
+            "auth_client.jwks_ttl_seconds must be between 1 and 86400",
+            "auth_client.jwks_refresh_cooldown_seconds must be between 1 and 3600",
+            "auth_client.revocation_ttl_seconds must be between 1 and 3600",
         ]
     );
     assert_eq!(
         problems(valid().http_timeout_seconds(0)),
-        ["auth_client.http_timeout_seconds must be at least 1"]
+        ["auth_client.http_timeout_seconds must be between 1 and 60"]
     );
     assert_eq!(
         problems(valid().http_timeout_seconds(61)),
-        ["auth_client.http_timeout_seconds must be at most 60"]
+        ["auth_client.http_timeout_seconds must be between 1 and 60"]
     );
+    // Every duration has an upper bound (issue 11: 4e18 used to pass and overflow).
+    assert_eq!(
+        problems(
+            valid()
+                .jwks_ttl_seconds(4_000_000_000_000_000_000)
+                .jwks_refresh_cooldown_seconds(3_601)
+                .jwks_max_stale_seconds(u64::MAX)
+                .revocation_ttl_seconds(86_400)
+        ),
+        [
+            "auth_client.jwks_ttl_seconds must be between 1 and 86400",
+            "auth_client.jwks_refresh_cooldown_seconds must be between 1 and 3600",
+            "auth_client.revocation_ttl_seconds must be between 1 and 3600",
+            "auth_client.jwks_max_stale_seconds must be between 0 and 604800",
+        ]
+    );
+    let at_the_bounds = valid()
+        .jwks_ttl_seconds(86_400)
+        .jwks_refresh_cooldown_seconds(3_600)
+        .jwks_max_stale_seconds(604_800)
+        .revocation_ttl_seconds(3_600)
+        .http_timeout_seconds(60)
+        .leeway_seconds(300)
+        .max_token_bytes(65_536)
+        .build();
+    assert!(at_the_bounds.is_ok(), "{at_the_bounds:?}");
     assert_eq!(
         problems(valid().leeway_seconds(301)),
         ["auth_client.leeway_seconds must be at most 300 (clock skew, not a token lifetime extension)"]

@@ -41,6 +41,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("scope_claims", Kind::List),
     ("required_claims", Kind::List),
     ("require_typ", Kind::Str),
+    ("agent_require_typ", Kind::Str),
+    ("agent_required_claims", Kind::List),
     ("max_token_bytes", Kind::Seconds),
     ("shared_secret", Kind::Str),
     ("revocation_endpoint", Kind::Str),
@@ -49,12 +51,22 @@ const KEYS: &[(&str, Kind)] = &[
     ("revocation_bearer", Kind::Str),
 ];
 
+/// The largest configuration document read (a real one is a few hundred bytes).
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+
 /// Keys whose values must never appear in a message.
 const SECRET_KEYS: &[&str] = &["shared_secret", "revocation_bearer"];
 
 impl AuthConfigBuilder {
     /// Reads the `auth_client` section of a YAML document; other sections are ignored.
     pub fn yaml_str(mut self, yaml: &str) -> Self {
+        if yaml.len() > MAX_DOCUMENT_BYTES {
+            self.problems.push(ConfigProblem::new(
+                "(document)",
+                format!("is larger than {MAX_DOCUMENT_BYTES} bytes"),
+            ));
+            return self;
+        }
         match parse_yaml(yaml) {
             Ok(Value::Null) => {}
             Ok(Value::Object(mut root)) => match root.remove(SECTION) {
@@ -84,6 +96,16 @@ impl AuthConfigBuilder {
     /// Reads the `auth_client` section of a YAML file (see [`yaml_str`](Self::yaml_str)).
     pub fn yaml_file(self, path: impl Into<PathBuf>) -> Self {
         let path = path.into();
+        let too_large = std::fs::metadata(&path)
+            .is_ok_and(|m| m.len() > u64::try_from(MAX_DOCUMENT_BYTES).unwrap_or(u64::MAX));
+        if too_large {
+            let mut me = self;
+            me.problems.push(ConfigProblem::new(
+                path.display().to_string(),
+                format!("is larger than {MAX_DOCUMENT_BYTES} bytes"),
+            ));
+            return me;
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => self.yaml_str(&text),
             Err(e) => {
@@ -202,6 +224,7 @@ impl AuthConfigBuilder {
                     "jwks_endpoint" => self.jwks_endpoint = Some(s),
                     "jwks_file" => self.jwks_file = Some(s),
                     "require_typ" => self.require_typ = Some(s),
+                    "agent_require_typ" => self.agent_require_typ = Some(s),
                     "shared_secret" => self.shared_secret = Some(Secret::new(s)),
                     "revocation_endpoint" => self.revocation_endpoint = Some(s),
                     _ => self.revocation_bearer = Some(Secret::new(s)),
@@ -224,6 +247,7 @@ impl AuthConfigBuilder {
                             "role_claims" => &mut self.role_claims,
                             "group_claims" => &mut self.group_claims,
                             "scope_claims" => &mut self.scope_claims,
+                            "agent_required_claims" => &mut self.agent_required_claims,
                             _ => &mut self.required_claims,
                         };
                         *slot = Some(list);
@@ -238,9 +262,34 @@ impl AuthConfigBuilder {
     }
 }
 
-/// YAML 1.2 booleans only (`audience: no` stays the string "no"), duplicate keys refused.
+/// YAML 1.2 booleans only (`audience: no` stays the string "no"), duplicate keys refused,
+/// and a budget far above any real configuration file and far below what a hostile one
+/// (an alias bomb, deep nesting, a flood of nodes) needs to cost time or memory: such a
+/// document is refused in milliseconds.
 fn parse_yaml(text: &str) -> Result<Value, serde_saphyr::Error> {
-    serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+    serde_saphyr::from_str_with_options(
+        text,
+        serde_saphyr::options! {
+            strict_booleans: true,
+            budget: serde_saphyr::budget! {
+                max_events: 100_000,
+                max_aliases: 1_000,
+                max_anchors: 1_000,
+                max_nodes: 50_000,
+                max_depth: 32,
+                max_documents: 1,
+                max_total_scalar_bytes: 1 << 20,
+                max_recorded_anchor_events: 10_000,
+                max_recorded_anchor_bytes: 1 << 20,
+                max_merge_keys: 1_000,
+            },
+            alias_limits: serde_saphyr::alias_limits! {
+                max_total_replayed_events: 10_000,
+                max_replay_stack_depth: 16,
+                max_alias_expansions_per_anchor: 100,
+            },
+        },
+    )
 }
 
 fn kind_of(key: &str) -> Option<Kind> {

@@ -77,6 +77,8 @@ pub struct AuthConfig {
     pub(crate) scope_claims: Vec<ClaimPath>,
     pub(crate) required_claims: Vec<String>,
     pub(crate) require_typ: Option<String>,
+    pub(crate) agent_require_typ: Option<String>,
+    pub(crate) agent_required_claims: Vec<String>,
     pub(crate) max_token_bytes: usize,
     pub(crate) shared_secret: Option<Secret>,
     pub(crate) revocation_endpoint: Option<String>,
@@ -161,6 +163,15 @@ impl AuthConfig {
     pub fn require_typ(&self) -> Option<&str> {
         self.require_typ.as_deref()
     }
+    /// The header `typ` every agent token (`X-Agent-Authorization`) must carry, if any
+    /// (e.g. `agent+jwt`). When set, a token carrying it is refused as the caller's own.
+    pub fn agent_require_typ(&self) -> Option<&str> {
+        self.agent_require_typ.as_deref()
+    }
+    /// Claims every agent token must carry (e.g. `task_type`).
+    pub fn agent_required_claims(&self) -> &[String] {
+        &self.agent_required_claims
+    }
     /// Tokens longer than this are rejected before any decoding.
     pub fn max_token_bytes(&self) -> usize {
         self.max_token_bytes
@@ -207,6 +218,8 @@ pub struct AuthConfigBuilder {
     pub(crate) scope_claims: Option<Vec<String>>,
     pub(crate) required_claims: Option<Vec<String>>,
     pub(crate) require_typ: Option<String>,
+    pub(crate) agent_require_typ: Option<String>,
+    pub(crate) agent_required_claims: Option<Vec<String>>,
     pub(crate) max_token_bytes: Option<u64>,
     pub(crate) shared_secret: Option<Secret>,
     pub(crate) revocation_endpoint: Option<String>,
@@ -337,6 +350,22 @@ impl AuthConfigBuilder {
     /// `require_typ`: the header `typ` every token must have, e.g. `at+jwt` (RFC 9068).
     pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
         self.require_typ = Some(typ.into());
+        self
+    }
+    /// `agent_require_typ`: the header `typ` every agent token must have (e.g. `agent+jwt`),
+    /// so that a caller's own token cannot stand in for an agent's; a token with this `typ`
+    /// is in turn refused as a caller's token.
+    pub fn agent_require_typ(mut self, typ: impl Into<String>) -> Self {
+        self.agent_require_typ = Some(typ.into());
+        self
+    }
+    /// `agent_required_claims`: claims every agent token must carry (e.g. `task_type`).
+    pub fn agent_required_claims<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.agent_required_claims = Some(strings(names));
         self
     }
     /// `max_token_bytes` (default 8192).

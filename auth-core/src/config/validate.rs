@@ -16,6 +16,13 @@ const DEFAULT_MAX_TOKEN_BYTES: u64 = 8192;
 const TOKEN_BYTES_RANGE: std::ops::RangeInclusive<u64> = 512..=65_536;
 const DEFAULT_REVOCATION_TTL: u64 = 15;
 
+/// The bounds of every duration, in seconds: documented in the README's limits table.
+pub(crate) const JWKS_TTL_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
+pub(crate) const COOLDOWN_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
+pub(crate) const MAX_STALE_RANGE: std::ops::RangeInclusive<u64> = 0..=604_800;
+pub(crate) const REVOCATION_TTL_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
+pub(crate) const HTTP_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=60;
+
 struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
@@ -79,41 +86,55 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
 
     let algorithms = check_algorithms(&mut p, &b);
 
-    let positive = |p: &mut Problems, key: &str, value: Option<u64>, default: u64| {
+    let bounded = |p: &mut Problems,
+                   key: &str,
+                   value: Option<u64>,
+                   default: u64,
+                   range: std::ops::RangeInclusive<u64>| {
         let v = value.unwrap_or(default);
-        if v == 0 {
-            p.add(key, "must be at least 1");
+        if !range.contains(&v) {
+            p.add(
+                key,
+                format!("must be between {} and {}", range.start(), range.end()),
+            );
         }
-        Duration::from_secs(v)
+        Duration::from_secs(v.clamp(*range.start(), *range.end()))
     };
-    let jwks_ttl = positive(
+    let jwks_ttl = bounded(
         &mut p,
         "jwks_ttl_seconds",
         b.jwks_ttl_seconds,
         DEFAULT_JWKS_TTL,
+        JWKS_TTL_RANGE,
     );
-    let jwks_refresh_cooldown = positive(
+    let jwks_refresh_cooldown = bounded(
         &mut p,
         "jwks_refresh_cooldown_seconds",
         b.jwks_refresh_cooldown_seconds,
         DEFAULT_COOLDOWN,
+        COOLDOWN_RANGE,
     );
-    let revocation_ttl = positive(
+    let revocation_ttl = bounded(
         &mut p,
         "revocation_ttl_seconds",
         b.revocation_ttl_seconds,
         DEFAULT_REVOCATION_TTL,
+        REVOCATION_TTL_RANGE,
     );
-    let http_timeout = positive(
+    let http_timeout = bounded(
         &mut p,
         "http_timeout_seconds",
         b.http_timeout_seconds,
         DEFAULT_HTTP_TIMEOUT,
+        HTTP_TIMEOUT_RANGE,
     );
-    if http_timeout > Duration::from_secs(60) {
-        p.add("http_timeout_seconds", "must be at most 60");
-    }
-    let jwks_max_stale = Duration::from_secs(b.jwks_max_stale_seconds.unwrap_or(DEFAULT_MAX_STALE));
+    let jwks_max_stale = bounded(
+        &mut p,
+        "jwks_max_stale_seconds",
+        b.jwks_max_stale_seconds,
+        DEFAULT_MAX_STALE,
+        MAX_STALE_RANGE,
+    );
 
     let leeway_seconds = b.leeway_seconds.unwrap_or(DEFAULT_LEEWAY);
     if leeway_seconds > MAX_LEEWAY {
@@ -170,6 +191,37 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         );
     }
 
+    let agent_require_typ = b.agent_require_typ.map(|t| t.trim().to_owned());
+    if agent_require_typ.as_deref() == Some("") {
+        p.add(
+            "agent_require_typ",
+            "must not be empty; remove the key to accept any `typ` on agent tokens",
+        );
+    }
+    if agent_require_typ.is_some() && agent_require_typ == require_typ {
+        p.add(
+            "agent_require_typ",
+            "must differ from require_typ: the point is to tell agent tokens from callers' tokens",
+        );
+    }
+    let mut agent_required_claims = Vec::new();
+    for (i, name) in b
+        .agent_required_claims
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            p.add(
+                &format!("agent_required_claims[{i}]"),
+                "must be a claim name, not empty",
+            );
+        } else if !agent_required_claims.contains(&name) {
+            agent_required_claims.push(name);
+        }
+    }
+
     if !p.0.is_empty() {
         return Err(ConfigError { problems: p.0 });
     }
@@ -190,6 +242,8 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         scope_claims,
         required_claims,
         require_typ,
+        agent_require_typ,
+        agent_required_claims,
         max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
         shared_secret: b.shared_secret,
         revocation_endpoint: b.revocation_endpoint,

@@ -1,0 +1,104 @@
+//! JSON for token payloads, parsed strictly: a member name that appears twice in one object
+//! (at any depth) is an error, never "last one wins". A proxy or another service that reads
+//! the first value would otherwise see a different token than we do.
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// A JSON object whose members are all unique, recursively.
+pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Strict>(bytes).ok()?.0 {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON without duplicate member names")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Strict::deserialize(d).map(|s| s.0)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let Strict(value) = access.next_value()?;
+            if map.insert(name, value).is_some() {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::object_without_duplicates as parse;
+
+    #[test]
+    fn duplicates_at_any_depth_are_refused() {
+        assert!(parse(br#"{"a":1,"a":2}"#).is_none());
+        assert!(parse(br#"{"x":{"roles":["u"],"roles":["admin"]}}"#).is_none());
+        assert!(parse(br#"{"x":[{"k":1,"k":1}]}"#).is_none());
+        // Escaped spellings of the same name are the same name.
+        assert!(parse(br#"{"sub":"a","\u0073ub":"b"}"#).is_none());
+    }
+
+    #[test]
+    fn everything_else_parses_as_serde_json_does() {
+        let text = br#"{"a":1,"b":[true,null,"s",-2,3.5,18446744073709551615],"c":{"d":{}}}"#;
+        let strict = parse(text).expect("valid");
+        let plain: serde_json::Value = serde_json::from_slice(text).expect("valid");
+        assert_eq!(serde_json::Value::Object(strict), plain);
+        assert!(parse(b"[1]").is_none());
+        assert!(parse(b"not json").is_none());
+        assert_eq!(parse(b"{}"), Some(serde_json::Map::new()));
+        assert!(parse(br#"{"n":1e400}"#).is_none());
+    }
+}
