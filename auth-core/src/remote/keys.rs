@@ -311,13 +311,37 @@ async fn discover(fetcher: &HttpFetcher, issuer: &str) -> Result<String, FetchEr
         FetchError::Status { status, .. } => invalid(&url, &format!("HTTP {status}: {hint}")),
         other => other,
     })?;
-    let doc: Discovery = serde_json::from_slice(&fetched.body).map_err(|_| invalid(&url, &hint))?;
+    discovery_jwks_uri(&fetched.body, issuer, &url, &hint)
+}
+
+/// The `jwks_uri` of an OIDC discovery document fetched from `url`, after the checks of
+/// OIDC Discovery §4.3: the document is JSON, its `issuer` equals ours exactly, and its
+/// `jwks_uri` is https (or loopback http).
+///
+/// # Errors
+/// [`FetchError`] naming what is wrong; never the document's content beyond the issuer.
+pub fn jwks_uri_from_discovery(
+    document: &[u8],
+    issuer: &str,
+    url: &str,
+) -> Result<String, FetchError> {
+    let hint = "not an OIDC discovery document; set auth_client.jwks_endpoint to the issuer's key-set URL";
+    discovery_jwks_uri(document, issuer, url, hint)
+}
+
+fn discovery_jwks_uri(
+    document: &[u8],
+    issuer: &str,
+    url: &str,
+    hint: &str,
+) -> Result<String, FetchError> {
+    let doc: Discovery = serde_json::from_slice(document).map_err(|_| invalid(url, hint))?;
     match doc.issuer.as_deref() {
         Some(found) if found == issuer => {}
         found => {
             let named = found.map_or_else(|| "no issuer".to_owned(), |f| format!("issuer {f:?}"));
             return Err(invalid(
-                &url,
+                url,
                 &format!(
                     "discovery document names {named}, but auth_client.issuer is {issuer:?}; they must be equal (OIDC Discovery §4.3)"
                 ),
@@ -326,7 +350,7 @@ async fn discover(fetcher: &HttpFetcher, issuer: &str) -> Result<String, FetchEr
     }
     let jwks_uri = doc
         .jwks_uri
-        .ok_or_else(|| invalid(&url, "discovery document has no jwks_uri"))?;
+        .ok_or_else(|| invalid(url, "discovery document has no jwks_uri"))?;
     match url::Url::parse(&jwks_uri) {
         Ok(u) if super::fetch::allowed_url(&u) => Ok(jwks_uri),
         _ => Err(FetchError::InsecureUrl(super::fetch::shown(&jwks_uri))),

@@ -5,5 +5,5 @@ mod keys;
 mod revocation;
 
 pub use fetch::{FetchError, HttpFetcher, MAX_RESPONSE_BYTES};
-pub use keys::RemoteKeys;
+pub use keys::{jwks_uri_from_discovery, RemoteKeys};
 pub use revocation::RevocationList;

@@ -1,0 +1,7 @@
+#![no_main]
+//! `cargo +nightly fuzz run yaml_config`: see fuzz/harness.rs.
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::yaml_config(data));
