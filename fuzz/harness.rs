@@ -26,7 +26,11 @@ fn complete<F: Future>(future: F) -> F::Output {
 
 static AUTH: LazyLock<Authenticator> = LazyLock::new(|| {
     // A fresh key per process: no input can have been signed with it.
-    let keys = [TestKey::rsa("rsa"), TestKey::ec_p256("ec"), TestKey::ed25519("ed")];
+    let keys = [
+        TestKey::rsa("rsa"),
+        TestKey::ec_p256("ec"),
+        TestKey::ed25519("ed"),
+    ];
     let jwks = TestKey::jwks(&[&keys[0], &keys[1], &keys[2]]);
     let config = AuthConfig::builder()
         .issuer("https://issuer.fuzz")

@@ -111,7 +111,7 @@ pub use error::{AuthError, ErrorResponse, Malformed};
 pub use jws::{AuthorizationHeader, RequestCredentials};
 pub use keys::{
     JwksError, KeyError, KeyLookup, KeySet, KeySource, KeysUnavailable, RefreshFuture, SkippedKey,
-    StaticKeys, VerifyingKey,
+    StaticKeys, VerifyingKey, MAX_KEYS,
 };
 pub use policy::{any_scope_matches, markers, scope_matches, Requirement};
 pub use resolver::{Authorities, ClaimPathResolver, RoleResolver};

@@ -281,3 +281,22 @@ fn a_configuration_document_over_one_mebibyte_is_refused_unread() {
     let error = AuthConfig::builder().yaml_str(&doc).build().unwrap_err();
     assert!(error.to_string().contains("larger than"), "{error}");
 }
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_without_exhausting_the_stack() {
+    // serde_json's recursion limit (128) holds for the strict payload parser too.
+    let deep = format!("{}1{}", "[".repeat(2_000), "]".repeat(2_000));
+    let token = signed_raw(&RSA, &rs_header(), &payload(&format!(r#","x":{deep}"#)));
+    assert_eq!(
+        verify(&token).await.unwrap_err(),
+        AuthError::Malformed(Malformed::Payload)
+    );
+    // In the header, unknown members are skipped without being built: a deep one costs a
+    // linear scan and nothing else (the issuer signed it; nothing reads it).
+    let header = format!(r#"{{"alg":"RS256","kid":"{}","x":{deep}}}"#, RSA.kid());
+    let token = signed_raw(&RSA, &header, &payload(""));
+    assert!(verify(&token).await.is_ok());
+    // Deep and unsigned: refused before any key is touched.
+    let unsigned = format!("{}.{}.AA", b64(header.as_bytes()), b64(b"{}"));
+    assert!(verify(&unsigned).await.is_err());
+}

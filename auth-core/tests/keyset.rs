@@ -130,3 +130,49 @@ fn debug_never_prints_key_material() {
         "{shown}"
     );
 }
+
+#[test]
+fn ten_thousand_keys_keep_the_first_hundred_usable_ones() {
+    // One real key repeated under distinct kids, plus junk: parsing stays bounded.
+    let keys: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| {
+            let mut k = if i % 2 == 0 { EC256.jwk() } else { ED.jwk() };
+            k["kid"] = json!(format!("k{i}"));
+            k
+        })
+        .collect();
+    let (set, skipped) = report(json!({ "keys": keys }));
+    assert_eq!(set.len(), portcullis_core::MAX_KEYS);
+    assert_eq!(skipped.len(), 10_000 - portcullis_core::MAX_KEYS);
+    assert!(matches!(
+        set.find(Some("k0"), Algorithm::ES256),
+        KeyLookup::Found(_)
+    ));
+    assert!(matches!(
+        set.find(Some("k200"), Algorithm::ES256),
+        KeyLookup::Unknown
+    ));
+}
+
+#[test]
+fn rsa_exponents_must_be_odd_and_at_least_three() {
+    for e in [
+        vec![1u8],
+        vec![2],
+        vec![0, 1],
+        vec![1, 0, 0],
+        vec![0x02, 0, 0, 0, 0, 1],
+    ] {
+        let mut key = RSA.jwk();
+        key["e"] = json!(b64url(&e));
+        let (set, skipped) = report(json!({ "keys": [key] }));
+        assert!(set.is_empty(), "{e:?}");
+        assert_eq!(
+            skipped[0].1, "RSA exponent not an odd number from 3 to 2^33",
+            "{e:?}"
+        );
+    }
+    let mut three = RSA.jwk();
+    three["e"] = json!(b64url(&[3]));
+    assert_eq!(report(json!({ "keys": [three] })).0.len(), 1);
+}

@@ -54,7 +54,13 @@ impl KeySet {
     pub fn from_jwks(json: &str) -> Result<Self, JwksError> {
         let (set, skipped) = Self::from_jwks_report(json)?;
         for s in &skipped {
-            tracing::warn!(kid = ?s.kid, reason = s.reason, "skipping unusable key in key set");
+            if s.reason == ENCRYPTION_KEY {
+                // Issuers publish encryption keys next to signing keys (Keycloak always
+                // does): expected, not a warning.
+                tracing::debug!(kid = ?s.kid, reason = s.reason, "skipping encryption key in key set");
+            } else {
+                tracing::warn!(kid = ?s.kid, reason = s.reason, "skipping unusable key in key set");
+            }
         }
         Ok(set)
     }
@@ -72,6 +78,13 @@ impl KeySet {
         let mut skipped = Vec::new();
         for raw in keys {
             let kid = raw.get("kid").and_then(Value::as_str).map(str::to_owned);
+            if set.len() >= MAX_KEYS {
+                skipped.push(SkippedKey {
+                    kid,
+                    reason: "more usable keys in the set than the limit (100)",
+                });
+                continue;
+            }
             match parse_jwk(raw) {
                 Ok(key) => {
                     set.insert(key);
@@ -111,11 +124,17 @@ fn akp(
     Err("AKP (ML-DSA) keys need the `ml-dsa` feature")
 }
 
+/// The most usable keys one key set holds: real issuers publish a handful; a set of
+/// thousands is a mistake or an attack, and costs memory and lookups.
+pub const MAX_KEYS: usize = 100;
+
+const ENCRYPTION_KEY: &str = "`use` is not `sig`";
+
 fn parse_jwk(raw: &Value) -> Result<VerifyingKey, &'static str> {
     let jwk = Jwk::deserialize(raw).map_err(|_| "member of the wrong JSON type")?;
     if let Some(u) = &jwk.use_ {
         if u != "sig" {
-            return Err("`use` is not `sig`");
+            return Err(ENCRYPTION_KEY);
         }
     }
     if let Some(ops) = &jwk.key_ops {

@@ -5,7 +5,7 @@ mod jwk;
 mod pem;
 mod source;
 
-pub use jwk::{JwksError, SkippedKey};
+pub use jwk::{JwksError, SkippedKey, MAX_KEYS};
 pub use source::{KeySource, KeysUnavailable, RefreshFuture, StaticKeys};
 
 use crate::algorithm::{Algorithm, Curve, KeyFamily};
@@ -74,6 +74,7 @@ impl VerifyingKey {
         if e.is_empty() {
             return Err(KeyError("RSA exponent missing"));
         }
+        check_rsa_exponent(e)?;
         let material = Material::RsaComponents {
             n: n.to_vec(),
             e: e.to_vec(),
@@ -95,6 +96,7 @@ impl VerifyingKey {
         if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
             return Err(KeyError("RSA modulus outside 2048..=8192 bits"));
         }
+        check_rsa_exponent(strip_leading_zeros(&public.e))?;
         Self::checked(kid, KeyFamily::Rsa, alg, Material::RsaDer(der.to_vec()))
     }
 
@@ -258,6 +260,17 @@ fn rsa_params(alg: Algorithm) -> Option<&'static signature::RsaParameters> {
         Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
         _ => return None,
     })
+}
+
+/// RFC 8017 §3.1: an odd public exponent of at least 3 (with `e = 1` every "signature" is
+/// the padded message itself, forgeable by anyone); at most 33 bits, as AWS-LC verifies.
+fn check_rsa_exponent(e: &[u8]) -> Result<(), KeyError> {
+    let odd = e.last().is_some_and(|b| b & 1 == 1);
+    let bits = bit_len(e);
+    if !odd || bits < 2 || bits > 33 {
+        return Err(KeyError("RSA exponent not an odd number from 3 to 2^33"));
+    }
+    Ok(())
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {

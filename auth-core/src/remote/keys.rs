@@ -325,7 +325,8 @@ pub fn jwks_uri_from_discovery(
     issuer: &str,
     url: &str,
 ) -> Result<String, FetchError> {
-    let hint = "not an OIDC discovery document; set auth_client.jwks_endpoint to the issuer's key-set URL";
+    let hint =
+        "not an OIDC discovery document; set auth_client.jwks_endpoint to the issuer's key-set URL";
     discovery_jwks_uri(document, issuer, url, hint)
 }
 
