@@ -267,7 +267,7 @@ fn rsa_params(alg: Algorithm) -> Option<&'static signature::RsaParameters> {
 fn check_rsa_exponent(e: &[u8]) -> Result<(), KeyError> {
     let odd = e.last().is_some_and(|b| b & 1 == 1);
     let bits = bit_len(e);
-    if !odd || bits < 2 || bits > 33 {
+    if !odd || !(2..=33).contains(&bits) {
         return Err(KeyError("RSA exponent not an odd number from 3 to 2^33"));
     }
     Ok(())
