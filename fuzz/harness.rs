@@ -97,8 +97,11 @@ pub fn env_config(data: &[u8]) {
     let _ = AuthConfig::builder().env_vars(vars).build();
 }
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("bearer_header", bearer_header),
     ("compact_token", compact_token),
     ("jwks", jwks),
