@@ -21,6 +21,8 @@ pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub const JWKS_PATH: &str = "/api/v1/auth/jwks";
 /// The revocation-list path.
 pub const REVOCATION_PATH: &str = "/api/v1/auth/revoked";
+/// The development token endpoint (see [`TestIssuer::serve_tokens`]).
+pub const TOKEN_PATH: &str = "/dev/token";
 
 /// How the issuer answers, set per path or for all paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +58,7 @@ struct State {
     etag: bool,
     requests: HashMap<String, usize>,
     authorization: HashMap<String, Option<String>>,
+    minter: Option<Arc<(TestKey, String)>>,
 }
 
 /// A running test issuer; it stops when dropped.
@@ -156,6 +159,19 @@ impl TestIssuer {
     /// The revocation-list URL.
     pub fn revocation_url(&self) -> String {
         format!("{}{REVOCATION_PATH}", self.issuer())
+    }
+    /// The development token endpoint's URL.
+    pub fn token_url(&self) -> String {
+        format!("{}{TOKEN_PATH}", self.issuer())
+    }
+
+    /// Serves a DEVELOPMENT token endpoint at [`TOKEN_PATH`]: `GET` with the query
+    /// parameters `sub`, `roles` (comma-separated), `scope` and `ttl` (seconds, default
+    /// 3600) answers `{"access_token": ..., "token_type": "Bearer", "expires_in": ...}`, a
+    /// token signed by `key` for `audience`. Anyone who can reach the issuer can mint
+    /// tokens: for a development machine only. Its key must be among the published ones.
+    pub fn serve_tokens(&self, key: TestKey, audience: &str) {
+        lock(&self.state).minter = Some(Arc::new((key, audience.to_owned())));
     }
     /// A token builder for `key` with this issuer's `iss` and the given audience.
     pub fn token<'k>(&self, key: &'k TestKey, audience: &str) -> TokenBuilder<'k> {
@@ -290,13 +306,20 @@ async fn answer(
     let s = lock(state).clone_documents();
     match path.as_str() {
         DISCOVERY_PATH => {
-            let doc = json!({
+            let mut doc = json!({
                 "issuer": s.discovery_issuer.unwrap_or_else(|| issuer.to_owned()),
                 "jwks_uri": s.jwks_uri.unwrap_or_else(|| format!("{issuer}{JWKS_PATH}")),
                 "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
             });
+            if s.minter.is_some() {
+                doc["token_endpoint"] = json!(format!("{issuer}{TOKEN_PATH}"));
+            }
             respond(200, Bytes::from(doc.to_string()), &[])
         }
+        TOKEN_PATH => match &s.minter {
+            Some(minter) => mint(minter, issuer, req.uri().query().unwrap_or_default()),
+            None => respond(404, Bytes::new(), &[]),
+        },
         JWKS_PATH => {
             let body = json!({ "keys": s.keys }).to_string();
             let etag = format!("\"{:x}\"", fnv(body.as_bytes()));
@@ -332,6 +355,7 @@ struct Documents {
     jwks_uri: Option<String>,
     max_age: Option<u64>,
     etag: bool,
+    minter: Option<Arc<(TestKey, String)>>,
 }
 
 impl State {
@@ -343,8 +367,42 @@ impl State {
             jwks_uri: self.jwks_uri.clone(),
             max_age: self.max_age,
             etag: self.etag,
+            minter: self.minter.clone(),
         }
     }
+}
+
+/// A development token for the query `sub=..&roles=a,b&scope=..&ttl=..`.
+fn mint(minter: &(TestKey, String), issuer: &str, query: &str) -> Response<Full<Bytes>> {
+    let (key, audience) = minter;
+    let param = |name: &str| {
+        query.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == name).then(|| v.replace('+', " ").replace("%2C", ",").replace("%20", " "))
+        })
+    };
+    let ttl = param("ttl")
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or(3600)
+        .clamp(1, 86_400);
+    let mut builder = super::TokenBuilder::new(key)
+        .issuer(issuer)
+        .audience(audience)
+        .subject(&param("sub").unwrap_or_else(|| "dev-user".to_owned()))
+        .lifetime(ttl);
+    if let Some(roles) = param("roles") {
+        let roles: Vec<&str> = roles.split(',').filter(|r| !r.is_empty()).collect();
+        builder = builder.roles(&roles);
+    }
+    if let Some(scope) = param("scope") {
+        builder = builder.claim("scope", json!(scope));
+    }
+    let body = json!({
+        "access_token": builder.sign(),
+        "token_type": "Bearer",
+        "expires_in": ttl,
+    });
+    respond(200, Bytes::from(body.to_string()), &[])
 }
 
 fn respond(status: u16, body: Bytes, headers: &[(&str, String)]) -> Response<Full<Bytes>> {

@@ -122,6 +122,52 @@ impl TestKey {
         }
     }
 
+    /// The private key as PKCS#8 v1 DER, to store a development key (`None` for HMAC and
+    /// ML-DSA keys).
+    pub fn private_pkcs8(&self) -> Option<Vec<u8>> {
+        let der = match &self.pair {
+            Pair::Rsa(pair) => AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'static>>::as_der(pair)
+                .ok()?
+                .as_ref()
+                .to_vec(),
+            Pair::Ec(pair) => pair.to_pkcs8v1().ok()?.as_ref().to_vec(),
+            Pair::Ed(pair) => pair.to_pkcs8v1().ok()?.as_ref().to_vec(),
+            Pair::Hmac(_) => return None,
+            #[cfg(feature = "ml-dsa")]
+            Pair::MlDsa(_) => return None,
+        };
+        Some(der)
+    }
+
+    /// A key from a PKCS#8 DER private key (as [`private_pkcs8`](Self::private_pkcs8) wrote
+    /// it) with `alg` as its default algorithm (RS*, PS*, ES256, ES384 or EdDSA).
+    ///
+    /// # Errors
+    /// When the key does not parse, or does not fit `alg`.
+    pub fn from_pkcs8(kid: &str, alg: Algorithm, der: &[u8]) -> Result<Self, crate::KeyError> {
+        let bad = |_| crate::KeyError("not a PKCS#8 private key for this algorithm");
+        let pair = match alg {
+            a if matches!(a.key_family(), crate::KeyFamily::Rsa) => {
+                Pair::Rsa(RsaKeyPair::from_pkcs8(der).map_err(bad)?)
+            }
+            Algorithm::ES256 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(bad)?,
+            ),
+            Algorithm::ES384 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der)
+                    .map_err(bad)?,
+            ),
+            Algorithm::EdDSA => Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
+            _ => return Err(crate::KeyError("no PKCS#8 keys for this algorithm")),
+        };
+        Ok(Self {
+            kid: kid.to_owned(),
+            alg,
+            pair,
+        })
+    }
+
     /// The key id.
     pub fn kid(&self) -> &str {
         &self.kid

@@ -46,7 +46,7 @@ mod issuer;
 mod key;
 mod token;
 
-pub use issuer::{Behavior, TestIssuer, DISCOVERY_PATH, JWKS_PATH, REVOCATION_PATH};
+pub use issuer::{Behavior, TestIssuer, DISCOVERY_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH};
 pub use key::TestKey;
 pub use token::TokenBuilder;
 

@@ -1,0 +1,56 @@
+//! `portcullis check-config`: the start-up validation of a configuration file.
+
+use crate::output::{Failure, Output, CONFIG, OK};
+use portcullis_core::AuthConfig;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Arguments of `check-config`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The configuration file (its `auth_client` section; `AUTH_CLIENT__*` variables apply).
+    file: PathBuf,
+}
+
+pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
+    match AuthConfig::builder().yaml_file(&args.file).env().build() {
+        Ok(config) => {
+            let value = json!({
+                "valid": true,
+                "issuer": config.issuer(),
+                "audiences": config.audiences(),
+                "keys": config.jwks_file().map_or_else(
+                    || config.jwks_endpoint().map_or("OIDC discovery".to_owned(), str::to_owned),
+                    |f| f.display().to_string(),
+                ),
+                "enabled": config.enabled(),
+            });
+            let text = format!(
+                "{}: valid\n  issuer     {}\n  audiences  {}\n  enabled    {}\n",
+                args.file.display(),
+                config.issuer(),
+                config.audiences().join(", "),
+                config.enabled()
+            );
+            out.print(&value, &text);
+            Ok(OK)
+        }
+        Err(error) => {
+            let problems: Vec<_> = error
+                .problems()
+                .iter()
+                .map(|p| json!({ "key": p.key(), "problem": p.message() }))
+                .collect();
+            let mut text = format!("{}: {} problem(s)\n", args.file.display(), problems.len());
+            for p in error.problems() {
+                text.push_str(&format!("  {} {}\n", p.key(), p.message()));
+            }
+            if out.json() {
+                println!("{}", json!({ "valid": false, "problems": problems }));
+            } else {
+                eprint!("{text}");
+            }
+            Ok(CONFIG)
+        }
+    }
+}
