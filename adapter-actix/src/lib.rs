@@ -44,6 +44,9 @@
 //!   handler than its own.
 //! - A requirement that runs without the gate in front of it (outside `gate.protected()`)
 //!   answers 500 and logs the fix: it never runs unchecked.
+//! - Requests that no service matches, including targets that do not start with `/`
+//!   (`OPTIONS *`), go to the `App`'s default service, outside every scope: give it
+//!   [`Gate::default_service`] (or none: actix-web's own answers 404 and runs no handler).
 //! - Public routes are the resources registered on the `App` *before* `gate.protected()`
 //!   (actix-web tries services in registration order, so the catch-all scope must come
 //!   last). [`allow_anonymous`] on them identifies a caller who sends a valid token. Give a
@@ -122,6 +125,20 @@ impl Gate {
         >,
     > {
         web::scope("").wrap(self.middleware())
+    }
+
+    /// A default service for `App::default_service`, behind the gate: `handler` answers
+    /// only callers with a valid token (others get 401). actix-web sends to the `App`'s
+    /// default service the requests no service matches, among them targets that do not
+    /// start with `/` (`OPTIONS *`), which even the catch-all protected scope cannot match:
+    /// an `App::default_service` not built with this is outside the gate.
+    pub fn default_service<F, Args>(&self, handler: F) -> actix_web::Route
+    where
+        F: actix_web::Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        web::to(handler).wrap(self.middleware())
     }
 
     /// The check of `requirement` as middleware, for `Resource::wrap`, `Route::wrap` or

@@ -106,6 +106,17 @@ async fn assembled(h: &Harness<Assembled>) {
     assert_eq!(app.get("/admin/%78", Some(&user)).await.status, 403);
     assert_eq!(app.get("/%61dmin/x", Some(&user)).await.status, 403);
     assert_eq!(app.get("/admin/x", Some(&admin)).await.body, "scoped");
+    // A target no scope can match (`*`) reaches the App's default service: behind the gate.
+    for method in ["OPTIONS", "GET", "POST"] {
+        let raw = portcullis_conformance::raw::RawRequest {
+            method: method.into(),
+            target: "*".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        let r = portcullis_conformance::raw::send(app.addr(), &raw).await;
+        assert_eq!(r.status, 401, "{method} *: {r:?}");
+    }
     // The public GET's guard lets POST fall through to the protected resource.
     assert_eq!(app.get("/api/health", None).await.body, "ok");
     assert_eq!(post("/api/health", None).await.status, 401);

@@ -55,7 +55,7 @@ impl Requirement {
     pub fn any_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Self {
         Self::AnyRole(sorted(roles))
     }
-    /// Every one of `roles`.
+    /// Every one of `roles`. An empty list admits nobody.
     pub fn all_roles<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Self {
         Self::AllRoles(sorted(roles))
     }
@@ -140,7 +140,9 @@ impl Requirement {
                 }
             }
             Self::AllRoles(roles) => {
-                if roles.iter().all(|r| claims.has_role(r)) {
+                // An empty list admits nobody, as every other empty list does: a role list
+                // that came out of configuration empty must not open the route.
+                if !roles.is_empty() && roles.iter().all(|r| claims.has_role(r)) {
                     Ok(())
                 } else {
                     Err(AuthError::InsufficientRole {

@@ -179,3 +179,23 @@ async fn disabled_lets_everything_through_anonymously() {
         }
     }
 }
+
+#[test]
+fn every_empty_list_admits_nobody() {
+    let caller = TokenClaims::from_json(serde_json::json!({
+        "sub": "u1", "roles": ["admin"], "groups": ["g"], "scope": "s"
+    }));
+    let none: [&str; 0] = [];
+    for requirement in [
+        Requirement::any_role(none),
+        Requirement::all_roles(none),
+        Requirement::any_group(none),
+        Requirement::any_scope(none),
+    ] {
+        assert_eq!(
+            requirement.check(Some(&caller)).map_err(|e| e.status()),
+            Err(403),
+            "{requirement:?}"
+        );
+    }
+}

@@ -159,7 +159,8 @@ fn holds(
     match m {
         Model::Authenticated => true,
         Model::AnyRole(r) => r.iter().any(|x| roles.contains(x)),
-        Model::AllRoles(r) => r.iter().all(|x| roles.contains(x)),
+        // An empty list admits nobody (fail closed), like every other empty list.
+        Model::AllRoles(r) => !r.is_empty() && r.iter().all(|x| roles.contains(x)),
         Model::AnyGroup(g) => g.iter().any(|x| groups.contains(x)),
         Model::AnyScope(s) => s
             .iter()

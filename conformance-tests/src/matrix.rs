@@ -48,6 +48,9 @@ pub enum Spelling {
     /// A spelling the frameworks route differently by design: one unreserved character
     /// percent-encoded (actix-web decodes it), a trailing `/` (warp's `path!` accepts it).
     Variant,
+    /// The asterisk-form target `*` (RFC 9112 §3.2.4), which matches no route: refused
+    /// without a token everywhere.
+    Asterisk,
 }
 
 /// Every spelling of `path` the matrix sends: the path itself; each unreserved character
@@ -321,6 +324,17 @@ pub async fn run<A: Adapter>(h: &Harness<A>, app: &App) -> Report {
             }
         }
     }
+    for &method in METHODS {
+        for caller in 0..callers.len() {
+            cases.push(Case {
+                method,
+                spelling: Spelling::Asterisk,
+                path: "*".to_owned(),
+                target: "*".to_owned(),
+                caller,
+            });
+        }
+    }
     let cases = Arc::new(cases);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let addr = app.addr();
@@ -439,6 +453,7 @@ fn check(report: &mut Report, case: &Case, caller: &Caller, reply: &RawReply) {
         Spelling::Unrouted if declared && !case.path.starts_with("/api/items/") => {
             Some(if caller.claims.is_some() { 404 } else { 401 })
         }
+        Spelling::Asterisk => caller.claims.is_none().then_some(401),
         Spelling::Unrouted | Spelling::Variant => None,
     };
     if got == 200 && matches!(case.spelling, Spelling::Variant | Spelling::Unrouted) {

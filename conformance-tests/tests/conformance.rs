@@ -308,6 +308,7 @@ impl Adapter for ActixAdapter {
                                 )
                                 .service(actix_macro_admin),
                         )
+                        .default_service(gate.default_service(::actix_web::HttpResponse::NotFound))
                 })
                 .workers(1)
                 .disable_signals()

@@ -20,6 +20,7 @@ pub(crate) fn serve(
                 App::new()
                     .configure(move |cfg| public(&a, cfg))
                     .service(gate.protected().configure(move |cfg| protected(&b, cfg)))
+                    .default_service(gate.default_service(actix_web::HttpResponse::NotFound))
             })
             .workers(1)
             .disable_signals()

@@ -51,6 +51,8 @@ pub fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> s
                 .configure(public(&gate))
                 // The gate: everything inside, and every unknown path, needs a valid token.
                 .service(gate.protected().configure(protected(&gate)))
+                // What no service matches (`OPTIONS *`, say): behind the gate too.
+                .default_service(gate.default_service(HttpResponse::NotFound))
         })
         .listen(listener)?
         .run()
