@@ -3,6 +3,7 @@
 use crate::claim_path::ClaimPath;
 use crate::config::AuthConfig;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 
 /// What a caller may do, as read from their token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,31 +113,31 @@ impl RoleResolver for ClaimPathResolver {
 }
 
 fn collect(paths: &[ClaimPath], claims: &Map<String, Value>, split_strings: bool) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut push = |s: &str| {
-        if !s.is_empty() && !out.iter().any(|o| o == s) {
-            out.push(s.to_owned());
-        }
-    };
+    // Deduplicated with a set: a token with thousands of roles costs linear time, not
+    // quadratic.
+    let mut found: Vec<&str> = Vec::new();
     for path in paths {
         match path.lookup(claims) {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut push),
-            Some(Value::String(s)) if split_strings => s.split_whitespace().for_each(&mut push),
-            Some(Value::String(s)) => push(s.trim()),
+            Some(Value::Array(items)) => found.extend(items.iter().filter_map(Value::as_str)),
+            Some(Value::String(s)) if split_strings => found.extend(s.split_whitespace()),
+            Some(Value::String(s)) => found.push(s.trim()),
             _ => {}
         }
     }
-    out
+    let mut seen: HashSet<&str> = HashSet::with_capacity(found.len());
+    found
+        .into_iter()
+        .filter(|s| !s.is_empty() && seen.insert(s))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn dedup(items: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
+    let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
+    items
+        .into_iter()
+        .filter(|item| seen.insert(item.clone()))
+        .collect()
 }
 
 #[cfg(test)]
