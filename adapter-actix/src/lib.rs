@@ -454,6 +454,25 @@ impl FromRequest for Claims {
     }
 }
 
+/// The caller's claims as your own type (`T: Deserialize`): 401 `Token claims not accepted`
+/// when they do not fit it, 401 on an anonymous request.
+#[derive(Debug, Clone)]
+pub struct TypedClaims<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest for TypedClaims<T> {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(_req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(
+            SecurityContext::require()
+                .and_then(|claims| claims.deserialize())
+                .map(TypedClaims)
+                .map_err(AuthRejection),
+        )
+    }
+}
+
 /// The verified agent of `X-Agent-Authorization`; rejects with 401 when none was sent or it
 /// did not verify. `Option<Agent>` never rejects.
 #[derive(Debug, Clone)]

@@ -381,6 +381,33 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
     }
 }
 
+/// The caller's claims as your own type (`T: Deserialize`): 401 `Token claims not accepted`
+/// when they do not fit it, 401 on an anonymous request.
+///
+/// ```
+/// # use portcullis_axum::TypedClaims;
+/// #[derive(serde::Deserialize)]
+/// struct Profile { sub: String, org_id: String }
+///
+/// async fn handler(TypedClaims(p): TypedClaims<Profile>) -> String {
+///     format!("{} of {}", p.sub, p.org_id)
+/// }
+/// # let _ = axum::routing::get(handler);
+/// ```
+#[derive(Debug, Clone)]
+pub struct TypedClaims<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for TypedClaims<T> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        SecurityContext::require()
+            .and_then(|claims| claims.deserialize())
+            .map(TypedClaims)
+            .map_err(AuthRejection)
+    }
+}
+
 /// The verified agent of `X-Agent-Authorization`; rejects with 401 when none was sent or it
 /// did not verify. `Option<Agent>` never rejects.
 #[derive(Debug, Clone)]

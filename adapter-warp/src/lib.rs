@@ -191,6 +191,18 @@ impl Gate {
         warp::any().and_then(|| async { SecurityContext::require().map_err(reject) })
     }
 
+    /// Extracts the caller's claims as your own type (`T: Deserialize`): 401 `Token claims
+    /// not accepted` when they do not fit it, 401 on an anonymous request.
+    pub fn typed_claims<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+    ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+        warp::any().and_then(|| async {
+            SecurityContext::require()
+                .and_then(|claims| claims.deserialize::<T>())
+                .map_err(reject)
+        })
+    }
+
     /// Extracts the caller, if any (never rejects).
     pub fn optional_claims(
         &self,

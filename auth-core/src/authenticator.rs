@@ -62,10 +62,12 @@ pub struct Authenticator {
 
 /// Shapes the JSON body of an error answer (status and `WWW-Authenticate` stay the core's).
 type BodyRenderer = dyn Fn(&AuthError) -> String + Send + Sync;
+type ClaimsValidator = dyn Fn(&TokenClaims) -> Result<(), AuthError> + Send + Sync;
 
 struct Inner {
     config: AuthConfig,
     body: Option<Arc<BodyRenderer>>,
+    validate: Option<Arc<ClaimsValidator>>,
     keys: Arc<dyn KeySource>,
     resolver: Arc<dyn RoleResolver>,
     clock: Arc<dyn Clock>,
@@ -77,6 +79,7 @@ struct Inner {
 pub struct AuthenticatorBuilder {
     config: AuthConfig,
     body: Option<Arc<BodyRenderer>>,
+    validate: Option<Arc<ClaimsValidator>>,
     keys: Option<Arc<dyn KeySource>>,
     resolver: Option<Arc<dyn RoleResolver>>,
     clock: Option<Arc<dyn Clock>>,
@@ -143,6 +146,36 @@ impl AuthenticatorBuilder {
         render: impl Fn(&AuthError) -> String + Send + Sync + 'static,
     ) -> Self {
         self.body = Some(Arc::new(render));
+        self
+    }
+
+    /// Your own rules for a caller's verified claims, run after every built-in check (a
+    /// tenant on a blocklist, a claim your API needs). Refuse with
+    /// [`AuthError::ClaimsRejected`]: `forbidden: false` answers 401 `Token claims not
+    /// accepted`, `forbidden: true` 403 `Not allowed by token claims`; both fixed public
+    /// texts (log your reason yourself). Agent tokens are not passed to it.
+    ///
+    /// ```
+    /// # use portcullis_core::{AuthConfig, Authenticator, AuthError, StaticKeys, KeySet, TokenClaims};
+    /// # let config = AuthConfig::builder().issuer("https://a.example").audience("api").build().unwrap();
+    /// let auth = Authenticator::builder(config)
+    ///     # .key_source(StaticKeys::new(KeySet::new()))
+    ///     .validate_claims(|claims: &TokenClaims| {
+    ///         match claims.claim::<String>("tenant").as_deref() {
+    ///             Some("blocked") => Err(AuthError::ClaimsRejected { forbidden: true }),
+    ///             Some(_) => Ok(()),
+    ///             None => Err(AuthError::ClaimsRejected { forbidden: false }),
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = auth;
+    /// ```
+    pub fn validate_claims(
+        mut self,
+        rule: impl Fn(&TokenClaims) -> Result<(), AuthError> + Send + Sync + 'static,
+    ) -> Self {
+        self.validate = Some(Arc::new(rule));
         self
     }
 
@@ -218,6 +251,7 @@ impl AuthenticatorBuilder {
             inner: Arc::new(Inner {
                 config,
                 body: self.body,
+                validate: self.validate,
                 keys,
                 resolver,
                 clock,
@@ -234,6 +268,7 @@ impl Authenticator {
         AuthenticatorBuilder {
             config,
             body: None,
+            validate: None,
             keys: None,
             resolver: None,
             clock: None,
@@ -479,13 +514,22 @@ impl Authenticator {
             revocation.check(jti).await?;
         }
         let authorities = self.inner.resolver.resolve(&claims);
-        Ok(TokenClaims::build(
+        let claims = TokenClaims::build(
             claims,
             authorities,
             jws.kid.clone(),
             Some(alg),
             jws.typ.clone(),
-        ))
+        );
+        if let (TokenKind::Caller, Some(rule)) = (kind, &self.inner.validate) {
+            match rule(&claims) {
+                Ok(()) => {}
+                Err(e @ AuthError::ClaimsRejected { .. }) => return Err(e),
+                // Any other error from a rule is a refusal of the token, not its text.
+                Err(_) => return Err(AuthError::ClaimsRejected { forbidden: false }),
+            }
+        }
+        Ok(claims)
     }
 
     async fn find_key(

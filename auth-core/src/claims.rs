@@ -170,6 +170,33 @@ impl TokenClaims {
     pub fn raw(&self) -> &Map<String, Value> {
         &self.0.raw
     }
+    /// All claims as your own type: a struct with the claims your application reads.
+    ///
+    /// # Errors
+    /// [`AuthError::ClaimsRejected`](crate::AuthError::ClaimsRejected) (401) when the claims
+    /// do not fit `T`: the reason is logged at debug level, never returned.
+    ///
+    /// ```
+    /// # use portcullis_core::TokenClaims;
+    /// #[derive(serde::Deserialize)]
+    /// struct Profile {
+    ///     sub: String,
+    ///     org_id: String,
+    ///     #[serde(default)]
+    ///     beta: bool,
+    /// }
+    /// let claims = TokenClaims::from_json(serde_json::json!({"sub": "u1", "org_id": "o7"}));
+    /// let p: Profile = claims.deserialize().unwrap();
+    /// assert_eq!((p.sub.as_str(), p.org_id.as_str(), p.beta), ("u1", "o7", false));
+    /// assert_eq!(TokenClaims::from_json(serde_json::json!({"sub": "u1"}))
+    ///     .deserialize::<Profile>().unwrap_err().status(), 401);
+    /// ```
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, crate::AuthError> {
+        T::deserialize(&Value::Object(self.0.raw.clone())).map_err(|e| {
+            tracing::debug!(error = %e, "token claims do not fit the application's type");
+            crate::AuthError::ClaimsRejected { forbidden: false }
+        })
+    }
 }
 
 /// A NumericDate (RFC 7519 §2): integer or fractional seconds, truncated.

@@ -123,6 +123,15 @@ pub enum AuthError {
     /// it). The request is refused (500) rather than served unchecked; the log names the fix.
     #[error("requirement not enforced: no gate in front of this route")]
     NotEnforced,
+    /// The application's own claim rules refused the token: the claims validation hook
+    /// ([`AuthenticatorBuilder::validate_claims`](crate::AuthenticatorBuilder::validate_claims))
+    /// or a typed claims extractor whose type the claims do not fit. `forbidden`: 403 (the
+    /// caller is known but not allowed); otherwise 401 (the token is not acceptable).
+    #[error("token claims refused by the application")]
+    ClaimsRejected {
+        /// 403 instead of 401.
+        forbidden: bool,
+    },
 }
 
 /// What exactly was malformed. For logs and tests; the public text is always the same.
@@ -178,6 +187,7 @@ impl AuthError {
         match self {
             Self::InvalidRequest => 400,
             Self::NotEnforced => 500,
+            Self::ClaimsRejected { forbidden: true } => 403,
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }
             | Self::InsufficientScope { .. }
@@ -217,6 +227,7 @@ impl AuthError {
             Self::InvalidAgentToken => "invalid_agent_token",
             Self::InsufficientAgentScope { .. } => "insufficient_agent_scope",
             Self::NotEnforced => "not_enforced",
+            Self::ClaimsRejected { .. } => "claims_rejected",
         }
     }
 
@@ -266,6 +277,8 @@ impl AuthError {
             }
             Self::InvalidAgentToken => "Invalid agent token",
             Self::NotEnforced => "Authentication is not configured for this route",
+            Self::ClaimsRejected { forbidden: true } => "Not allowed by token claims",
+            Self::ClaimsRejected { forbidden: false } => "Token claims not accepted",
             Self::InsufficientAgentScope { required } => {
                 return Cow::Owned(format!(
                     "Agent missing required scope; required one of: {}",
@@ -284,7 +297,8 @@ impl AuthError {
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }
             | Self::InsufficientScope { .. }
-            | Self::InsufficientAgentScope { .. } => Some(Challenge::InsufficientScope),
+            | Self::InsufficientAgentScope { .. }
+            | Self::ClaimsRejected { forbidden: true } => Some(Challenge::InsufficientScope),
             Self::KeysUnavailable { .. }
             | Self::RevocationUnavailable { .. }
             | Self::NotEnforced => None,

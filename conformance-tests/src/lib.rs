@@ -36,12 +36,23 @@
 //! | `GET /api/editor/drafts` | role `editor` or `admin` | [`services::editor_drafts`] |
 //! | `GET /api/audit/report` | roles `auditor` and `admin` | [`services::audit_report`] |
 //! | `GET /api/team/board` | group `team-alpha` | [`services::team_board`] |
-//! | `POST /api/treasury/payments` | role `treasury-service` and agent scope `treasury:write:*` | [`services::payment`] |
+//! | `POST /api/treasury/payments` | role `treasury-service` and agent scope `treasury:write:*` (`requires_agent_scope`) | [`services::payment`] |
 //! | `POST /api/echo` | role `admin`; JSON body | the body |
 //! | `GET /api/public/whoami` | anonymous | [`services::whoami`] |
 //! | `GET /api/context/nested` | authenticated | [`services::nested`] (two calls deep, across awaits) |
 //! | `GET /api/context/spawned` | authenticated | [`services::spawned`] (a spawned task that carried the context) |
 //! | `GET /api/handler/check` | authenticated | [`services::handler_check`] (a role check inside the handler) |
+//! | `POST /api/health` | authenticated (no marker, on the path of a public route) | `{"posted": true}` |
+//! | `GET /api/items/{id}` | anonymous | `{"item": 42}` |
+//! | `DELETE /api/items/{id}` | role `admin` | `{"deleted": 42}` |
+//! | `GET /api/v1/admin/report` | role `admin`, in a nested router / scope | `{"report": "v1"}` |
+//! | `GET /api/v1/me` | authenticated, in a nested router / scope | [`services::profile`] |
+//! | `GET /api/docs` | the bearer token's own scope `docs:read` | `{"docs": ["guide"]}` |
+//! | `GET /api/macro/admin` | role `admin` (macro-routed in actix-web) | [`services::admin_stats`] |
+//! | `GET /api/typed` | authenticated; the typed claims extractor | [`services::typed`] |
+//!
+//! [`services::Route`] lists them all with their requirements; every handler checks its own
+//! requirement when it runs (the oracle), see [`matrix`].
 
 mod harness;
 pub mod matrix;
@@ -131,6 +142,8 @@ macro_rules! __with_scenarios {
             route_marker_on_one_method_keeps_other_methods,
             route_nested_router_and_path_parameter,
             route_matrix,
+            typed_claims_extractor,
+            claims_validation_hook,
             context_concurrent_distinct_subjects,
             context_nested_service,
             context_spawned_task,

@@ -829,6 +829,61 @@ pub async fn route_matrix<A: Adapter>(h: &Harness<A>) {
     );
 }
 
+/// The adapter's typed claims extractor: claims that fit the application's type come back
+/// typed; a token without a field the type needs is refused with a fixed 401, never a 500 or
+/// the deserializer's message.
+pub async fn typed_claims_extractor<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    app.get("/api/typed", Some(&h.with_roles(&[])))
+        .await
+        .assert_ok(r#"{"sub":"user-123","org_id":"org-1"}"#);
+    let without = h.token(&KEYS.rsa).without_claim("org_id").sign();
+    let r = app.get("/api/typed", Some(&without)).await;
+    r.assert_error(&AuthError::ClaimsRejected { forbidden: false });
+    assert_eq!(r.body, r#"{"detail":"Token claims not accepted"}"#);
+    let wrong_type = h.token(&KEYS.rsa).claim("org_id", json!(7)).sign();
+    app.get("/api/typed", Some(&wrong_type))
+        .await
+        .assert_error(&AuthError::ClaimsRejected { forbidden: false });
+    app.get("/api/typed", None).await.assert_error(&MISSING);
+}
+
+/// The claims validation hook: the application's own rule refuses with a fixed 401 or 403,
+/// at the gate, for every route.
+pub async fn claims_validation_hook<A: Adapter>(h: &Harness<A>) {
+    let auth = h
+        .authenticator(h.config())
+        .validate_claims(|claims| match claims.claim::<String>("tenant").as_deref() {
+            Some("blocked") => Err(AuthError::ClaimsRejected { forbidden: true }),
+            Some(_) => Ok(()),
+            None => Err(AuthError::ClaimsRejected { forbidden: false }),
+        })
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    let with = |tenant: Option<&str>| {
+        let mut b = h.token(&KEYS.rsa);
+        if let Some(t) = tenant {
+            b = b.claim("tenant", json!(t));
+        }
+        b.sign()
+    };
+    assert_eq!(
+        app.get("/api/me", Some(&with(Some("acme")))).await.status,
+        200
+    );
+    let r = app.get("/api/me", Some(&with(Some("blocked")))).await;
+    r.assert_error(&AuthError::ClaimsRejected { forbidden: true });
+    assert_eq!(r.body, r#"{"detail":"Not allowed by token claims"}"#);
+    app.get("/api/me", Some(&with(None)))
+        .await
+        .assert_error(&AuthError::ClaimsRejected { forbidden: false });
+    // Public routes never refuse; a refused token there is an anonymous caller.
+    app.get("/api/public/whoami", Some(&with(Some("blocked"))))
+        .await
+        .assert_ok(r#"{"sub":null}"#);
+}
+
 // ----- context --------------------------------------------------------------------------
 
 /// 200 concurrent requests with distinct subjects each see their own, two calls deep.

@@ -139,6 +139,8 @@ pub enum Route {
     TokenScope,
     /// `GET /api/macro/admin`: role `admin` (a macro-routed handler in actix-web).
     MacroAdmin,
+    /// `GET /api/typed`: no marker; the adapter's typed claims extractor ([`Profile`]).
+    Typed,
 }
 
 /// The status a handler answers when it runs for a caller who does not satisfy its own
@@ -167,6 +169,7 @@ impl Route {
         Route::NestedMe,
         Route::TokenScope,
         Route::MacroAdmin,
+        Route::Typed,
     ];
 
     /// The route's method.
@@ -198,6 +201,7 @@ impl Route {
             Route::NestedMe => "/api/v1/me",
             Route::TokenScope => "/api/docs",
             Route::MacroAdmin => "/api/macro/admin",
+            Route::Typed => "/api/typed",
         }
     }
 
@@ -210,7 +214,8 @@ impl Route {
             | Route::ContextNested
             | Route::ContextSpawned
             | Route::HandlerCheck
-            | Route::NestedMe => Requirement::Authenticated,
+            | Route::NestedMe
+            | Route::Typed => Requirement::Authenticated,
             Route::AdminStats
             | Route::Echo
             | Route::ItemDelete
@@ -271,6 +276,7 @@ pub async fn respond(route: Route) -> Result<(u16, Value), AuthError> {
         Route::ItemDelete => json!({"deleted": 42}),
         Route::NestedAdmin => json!({"report": "v1"}),
         Route::TokenScope => json!({"docs": ["guide"]}),
+        Route::Typed => json!({"typed": "use typed()"}),
     };
     Ok((200, body))
 }
@@ -280,5 +286,22 @@ pub fn echo(body: Value) -> (u16, Value) {
     match oracle(Route::Echo) {
         Some(breach) => (ORACLE_STATUS, breach),
         None => (200, body),
+    }
+}
+
+/// The claims `GET /api/typed` extracts with the adapter's typed extractor.
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+pub struct Profile {
+    /// `sub`.
+    pub sub: String,
+    /// `org_id`: tokens without it do not fit.
+    pub org_id: String,
+}
+
+/// `GET /api/typed`: the oracle, then the typed claims back.
+pub fn typed(profile: &Profile) -> (u16, Value) {
+    match oracle(Route::Typed) {
+        Some(breach) => (ORACLE_STATUS, breach),
+        None => (200, json!(profile)),
     }
 }

@@ -111,6 +111,20 @@ impl Adapter for AxumAdapter {
                 get(r(Route::MacroAdmin)),
                 requires_role(["admin"]),
             )
+            .route(
+                "/api/typed",
+                get(
+                    |portcullis_axum::TypedClaims(p): portcullis_axum::TypedClaims<
+                        services::Profile,
+                    >| async move {
+                        let (status, body) = services::typed(&p);
+                        (
+                            ::axum::http::StatusCode::from_u16(status).expect("status"),
+                            Json(body),
+                        )
+                    },
+                ),
+            )
             .layer(gate.layer())
             // Public routes: below the gate's layer.
             .route_with(
@@ -306,7 +320,19 @@ impl Adapter for ActixAdapter {
                                                 .method(::actix_web::http::Method::GET),
                                         ),
                                 )
-                                .service(actix_macro_admin),
+                                .service(actix_macro_admin)
+                                .service(
+                                    web::resource("/api/typed").route(
+                                        web::get().to(
+                                            |p: portcullis_actix::TypedClaims<
+                                                services::Profile,
+                                            >| async move {
+                                                let (status, body) = services::typed(&p.0);
+                                                actix_json(status, body)
+                                            },
+                                        ),
+                                    ),
+                                ),
                         )
                         .default_service(gate.default_service(::actix_web::HttpResponse::NotFound))
                 })
@@ -462,6 +488,14 @@ impl Adapter for WarpAdapter {
                 .and(::warp::get())
                 .and(gate.requires_token_scope(["docs:read"]))
                 .and(answer(Route::TokenScope))
+                .boxed(),
+            ::warp::path!("api" / "typed")
+                .and(::warp::get())
+                .and(gate.typed_claims::<services::Profile>())
+                .map(|p: services::Profile| {
+                    let (status, body) = services::typed(&p);
+                    warp_json(status, &body)
+                })
                 .boxed(),
             ::warp::path!("api" / "macro" / "admin")
                 .and(::warp::get())
