@@ -16,7 +16,7 @@ pub(crate) struct KeygenArgs {
     /// RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA.
     #[arg(long, default_value = "RS256")]
     alg: String,
-    /// The key id (default: dev-<alg>).
+    /// The key id (default: `dev-` and the algorithm, e.g. `dev-es256`).
     #[arg(long)]
     kid: Option<String>,
     /// Where to write `private.pem` (PKCS#8) and `jwks.json` (the public key set).
