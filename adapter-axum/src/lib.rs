@@ -392,7 +392,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
 /// async fn handler(TypedClaims(p): TypedClaims<Profile>) -> String {
 ///     format!("{} of {}", p.sub, p.org_id)
 /// }
-/// # let _ = axum::routing::get(handler);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(handler);
 /// ```
 #[derive(Debug, Clone)]
 pub struct TypedClaims<T>(pub T);

@@ -381,7 +381,11 @@ impl Authenticator {
             bearer_token(credentials.authorization, max),
             bearer_token(credentials.agent_authorization, max),
         ) {
-            if user == agent {
+            // Compared by what was signed, not by the whole string: an ECDSA signature can
+            // be re-encoded (s into n - s) by anyone, making a second valid token of the
+            // same header and claims.
+            let signed = |t: &str| t.rsplit_once('.').map_or(t.len(), |(input, _)| input.len());
+            if user[..signed(user)] == agent[..signed(agent)] {
                 tracing::info!(
                     outcome = "denied",
                     reason = "agent_token_is_caller_token",
@@ -502,7 +506,7 @@ impl Authenticator {
                     Err(_) => return Err(AuthError::Malformed(Malformed::Payload)),
                 },
             };
-        self.check_claims(&claims, jws.typ.as_deref())?;
+        self.check_claims(&claims, jws.typ.as_deref(), kind)?;
         self.check_kind(&claims, jws.typ.as_deref(), kind)?;
         #[cfg(feature = "remote")]
         if let Some(revocation) = &self.inner.revocation {
@@ -597,6 +601,7 @@ impl Authenticator {
         &self,
         claims: &Map<String, Value>,
         typ: Option<&str>,
+        kind: TokenKind,
     ) -> Result<(), AuthError> {
         let config = &self.inner.config;
         for name in config.required_claims() {
@@ -658,7 +663,10 @@ impl Authenticator {
         if !audience_ok {
             return Err(AuthError::WrongAudience);
         }
-        if let Some(required) = config.require_typ() {
+        // `require_typ` is the callers' type; an agent token's is `agent_require_typ` when
+        // one is set (checked in `check_kind`).
+        let checked_as_agent = kind == TokenKind::Agent && config.agent_require_typ().is_some();
+        if let Some(required) = config.require_typ().filter(|_| !checked_as_agent) {
             if !typ.is_some_and(|t| typ_matches(t, required)) {
                 return Err(AuthError::WrongType);
             }
@@ -677,7 +685,7 @@ enum TokenKind {
 }
 
 /// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be omitted.
-fn typ_matches(got: &str, want: &str) -> bool {
+pub(crate) fn typ_matches(got: &str, want: &str) -> bool {
     let strip = |s: &str| -> String {
         let lower = s.to_ascii_lowercase();
         lower

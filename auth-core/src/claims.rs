@@ -178,7 +178,7 @@ impl TokenClaims {
     ///
     /// ```
     /// # use portcullis_core::TokenClaims;
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Debug, serde::Deserialize)]
     /// struct Profile {
     ///     sub: String,
     ///     org_id: String,

@@ -163,8 +163,12 @@ impl<'t> CompactJws<'t> {
             return Err(malformed(Malformed::SegmentCount));
         }
         let header_json = decode_segment(header_b64).ok_or(malformed(Malformed::Base64))?;
-        let header: RawHeader =
-            serde_json::from_slice(&header_json).map_err(|_| malformed(Malformed::Header))?;
+        // A JSON object (RFC 7515 §4), every member named once: read strictly first, so an
+        // array that a struct deserializer would take positionally is refused.
+        let header = crate::strict_json::object_without_duplicates(&header_json)
+            .ok_or(malformed(Malformed::Header))?;
+        let header = RawHeader::deserialize(Value::Object(header))
+            .map_err(|_| malformed(Malformed::Header))?;
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
         Ok(Self {
             alg_name: header.alg,

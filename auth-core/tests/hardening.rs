@@ -291,12 +291,175 @@ async fn deeply_nested_json_is_refused_without_exhausting_the_stack() {
         verify(&token).await.unwrap_err(),
         AuthError::Malformed(Malformed::Payload)
     );
-    // In the header, unknown members are skipped without being built: a deep one costs a
-    // linear scan and nothing else (the issuer signed it; nothing reads it).
+    // The header is read as strictly as the payload: the same nesting limit applies.
     let header = format!(r#"{{"alg":"RS256","kid":"{}","x":{deep}}}"#, RSA.kid());
     let token = signed_raw(&RSA, &header, &payload(""));
-    assert!(verify(&token).await.is_ok());
+    assert_eq!(
+        verify(&token).await.unwrap_err(),
+        AuthError::Malformed(Malformed::Header)
+    );
     // Deep and unsigned: refused before any key is touched.
     let unsigned = format!("{}.{}.AA", b64(header.as_bytes()), b64(b"{}"));
     assert!(verify(&unsigned).await.is_err());
+}
+
+/// `n - s` for a P-256 signature `r || s`: the other valid encoding anyone can make.
+fn malleate_p256(token: &str) -> String {
+    const N: [u8; 32] = [
+        0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63,
+        0x25, 0x51,
+    ];
+    let (input, sig) = token.rsplit_once('.').expect("jws");
+    let mut sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .expect("b64");
+    let s = &mut sig[32..];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        s[i] = u8::try_from(d.rem_euclid(256)).expect("byte");
+    }
+    format!("{input}.{}", b64(&sig))
+}
+
+#[tokio::test]
+async fn a_re_encoded_signature_of_the_callers_token_is_not_an_agent_token() {
+    let (auth, _) = default_auth();
+    let user = token(&EC256).claim("scopes", json!(["pay"])).sign();
+    let twin = malleate_p256(&user);
+    assert_ne!(user, twin);
+    // The twin verifies on its own (ECDSA malleability; nothing to do about that)...
+    assert!(auth.verify_token(&twin).await.is_ok());
+    // ...but it is the same signed header and claims: not an agent.
+    assert_eq!(
+        agent_outcome(&auth, &format!("Bearer {user}"), &format!("Bearer {twin}")).await,
+        Err(AuthError::InvalidAgentToken)
+    );
+}
+
+#[tokio::test]
+async fn a_header_must_be_a_json_object() {
+    for header in [
+        format!(r#"["RS256","{}","JWT"]"#, RSA.kid()),
+        format!(r#"["RS256","{}",null]"#, RSA.kid()),
+        r#""RS256""#.to_owned(),
+    ] {
+        let token = signed_raw(&RSA, &header, &payload(""));
+        assert_eq!(
+            verify(&token).await.unwrap_err(),
+            AuthError::Malformed(Malformed::Header),
+            "{header}"
+        );
+    }
+}
+
+#[test]
+fn publicly_forgeable_keys_are_refused() {
+    use portcullis_core::KeySet;
+    let ed = |x: &[u8]| {
+        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "e", "x": b64(x)}]}).to_string()
+    };
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut identity_signed = identity;
+    identity_signed[31] |= 0x80;
+    for x in [[0u8; 32], identity, identity_signed] {
+        let (set, skipped) = KeySet::from_jwks_report(&ed(&x)).expect("jwks");
+        assert!(set.is_empty(), "{x:?}");
+        assert_eq!(skipped[0].reason, "Ed25519 public key of small order");
+    }
+    // n = 3^1293 (2050 bits): textbook RSA with it is forgeable; so is any small factor.
+    let mut n = vec![1u8];
+    for _ in 0..1293 {
+        let mut carry = 0u16;
+        for byte in n.iter_mut().rev() {
+            let v = u16::from(*byte) * 3 + carry;
+            *byte = u8::try_from(v & 0xff).expect("byte");
+            carry = v >> 8;
+        }
+        if carry > 0 {
+            n.insert(0, u8::try_from(carry).expect("byte"));
+        }
+    }
+    let rsa = json!({"keys": [{"kty": "RSA", "kid": "r", "n": b64(&n), "e": "AQAB"}]}).to_string();
+    let (set, skipped) = KeySet::from_jwks_report(&rsa).expect("jwks");
+    assert!(set.is_empty());
+    assert_eq!(skipped[0].reason, "RSA modulus has a small prime factor");
+    // A real key passes.
+    assert_eq!(
+        KeySet::from_jwks(&TestKey::jwks(&[&RSA, &ED]))
+            .expect("jwks")
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn urls_are_shown_without_their_query_string_everywhere() {
+    let url = "https://auth.example.com/revoked?access_token=QSECRET";
+    let builder = AuthConfig::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .revocation_endpoint(url)
+        .jwks_endpoint("https://auth.example.com/jwks?key=QSECRET2");
+    assert!(!format!("{builder:?}").contains("QSECRET"));
+    let config = builder.build().expect("config");
+    assert_eq!(config.revocation_endpoint(), Some(url));
+    assert!(!format!("{config:?}").contains("QSECRET"), "{config:?}");
+    let auth = portcullis_core::Authenticator::builder(config)
+        .build()
+        .expect("authenticator");
+    assert!(!format!("{auth:?}").contains("QSECRET"));
+    let refused = AuthConfig::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .revocation_endpoint("http://evil.example/r?access_token=QSECRET")
+        .build()
+        .unwrap_err();
+    assert!(!refused.to_string().contains("QSECRET"), "{refused}");
+}
+
+#[test]
+fn files_are_read_with_a_bound_whatever_they_are() {
+    // /dev/zero has no end: reading it unbounded would exhaust memory.
+    let error = AuthConfig::builder()
+        .yaml_file("/dev/zero")
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("larger than"), "{error}");
+    assert!(portcullis_core::StaticKeys::from_jwks_file("/dev/zero").is_err());
+}
+
+#[tokio::test]
+async fn require_typ_is_the_callers_when_agents_have_their_own() {
+    let (auth, _) = authenticator(
+        config()
+            .require_typ("at+jwt")
+            .agent_require_typ("agent+jwt"),
+        &[&RSA, &EC256],
+    );
+    let user = format!(
+        "Bearer {}",
+        token(&RSA).header("typ", json!("at+jwt")).sign()
+    );
+    let agent = format!(
+        "Bearer {}",
+        token(&EC256)
+            .subject("agent-1")
+            .header("typ", json!("agent+jwt"))
+            .claim("scopes", json!(["pay"]))
+            .sign()
+    );
+    assert_eq!(agent_outcome(&auth, &user, &agent).await, Ok(()));
+    // Spelled differently, the same media type is the same type.
+    let same = AuthConfig::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .require_typ("at+jwt")
+        .agent_require_typ("application/AT+JWT")
+        .build()
+        .unwrap_err();
+    assert!(same.to_string().contains("agent_require_typ"), "{same}");
 }

@@ -164,6 +164,13 @@ pub(crate) fn mint(args: &MintArgs, out: &Output) -> Result<u8, Failure> {
     let key = load(&args.key)?;
     let ttl = humantime::parse_duration(&args.ttl)
         .map_err(|e| Failure::input(format!("--ttl {:?}: {e}", args.ttl)))?;
+    // At most ten years: a development token, not a credential for the ages.
+    if ttl.as_secs() > 10 * 366 * 86_400 {
+        return Err(Failure::input(format!(
+            "--ttl {:?}: at most ten years",
+            args.ttl
+        )));
+    }
     let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     let mut builder = TokenBuilder::new(&key)
         .issuer(&args.iss)

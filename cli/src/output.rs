@@ -115,10 +115,18 @@ impl Output {
 /// A token given on the command line, or read from standard input for `-`.
 pub(crate) fn read_token(arg: &str) -> Result<String, Failure> {
     let token = if arg == "-" {
+        // A token is at most 64 KiB (max_token_bytes): read a little more, never unbounded.
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
-            Failure::input(format!("cannot read the token from standard input: {e}"))
-        })?;
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin(), 70_000),
+            &mut text,
+        )
+        .map_err(|e| Failure::input(format!("cannot read the token from standard input: {e}")))?;
+        if text.len() >= 70_000 {
+            return Err(Failure::input(
+                "standard input holds more than a token (over 64 KiB)",
+            ));
+        }
         text.trim().to_owned()
     } else {
         arg.trim().to_owned()
@@ -145,11 +153,13 @@ pub(crate) fn fingerprint(token: &str) -> String {
 
 /// A Unix time as an RFC 3339 date and its distance from now (`in 14m`, `3h ago`).
 pub(crate) fn when(unix: i64, now: i64) -> (String, String) {
+    // RFC 3339 stops at year 9999 (253402300799); a token may say anything.
     let date = u64::try_from(unix)
         .ok()
+        .filter(|s| *s <= 253_402_300_799)
         .and_then(|s| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(s)))
         .map_or_else(
-            || format!("{unix} (out of range)"),
+            || format!("{unix} (not a representable date)"),
             |t| humantime::format_rfc3339_seconds(t).to_string(),
         );
     let delta = unix.saturating_sub(now);

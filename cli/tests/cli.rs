@@ -390,3 +390,37 @@ fn the_development_issuer_serves_discovery_keys_and_tokens() {
     assert_eq!(v["sub"], json!("user-9"));
     assert_eq!(v["roles"], json!(["admin"]));
 }
+
+#[test]
+fn far_future_dates_and_huge_lifetimes_are_answered_not_panicked() {
+    let header = b64(r#"{"alg":"ES256","kid":"k"}"#);
+    for exp in ["1e12", "253402300800", "9.3e18", "-5"] {
+        let token = format!("{header}.{}.c2ln", b64(&format!(r#"{{"exp":{exp}}}"#)));
+        let out = run(&["--json", "inspect", &token]);
+        assert_eq!(out.status.code(), Some(0), "{exp}: {out:?}");
+        json_of(&out);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("k");
+    keygen(&keys, "ES256", "k1");
+    for ttl in ["300000000000y", "18446744073709551615s"] {
+        let out = run(&[
+            "mint",
+            "--key",
+            keys.to_str().expect("path"),
+            "--iss",
+            "i",
+            "--aud",
+            "a",
+            "--sub",
+            "s",
+            "--ttl",
+            ttl,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{ttl}: {out:?}");
+    }
+    let far = mint(&keys, &["--claim", "exp=253402300800"]);
+    let out = verify(&keys.join("jwks.json"), "ES256", &far, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    json_of(&out);
+}

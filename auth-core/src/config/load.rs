@@ -54,6 +54,20 @@ const KEYS: &[(&str, Kind)] = &[
 /// The largest configuration document read (a real one is a few hundred bytes).
 pub(crate) const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
+/// Reads at most `limit` bytes of a file (a FIFO or `/dev/zero` included): `None` when there
+/// is more.
+pub(crate) fn read_bounded(
+    path: &std::path::Path,
+    limit: usize,
+) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_string(&mut text)?;
+    Ok((text.len() <= limit).then_some(text))
+}
+
 /// Keys whose values must never appear in a message.
 const SECRET_KEYS: &[&str] = &["shared_secret", "revocation_bearer"];
 
@@ -96,18 +110,16 @@ impl AuthConfigBuilder {
     /// Reads the `auth_client` section of a YAML file (see [`yaml_str`](Self::yaml_str)).
     pub fn yaml_file(self, path: impl Into<PathBuf>) -> Self {
         let path = path.into();
-        let too_large = std::fs::metadata(&path)
-            .is_ok_and(|m| m.len() > u64::try_from(MAX_DOCUMENT_BYTES).unwrap_or(u64::MAX));
-        if too_large {
-            let mut me = self;
-            me.problems.push(ConfigProblem::new(
-                path.display().to_string(),
-                format!("is larger than {MAX_DOCUMENT_BYTES} bytes"),
-            ));
-            return me;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(text) => self.yaml_str(&text),
+        match read_bounded(&path, MAX_DOCUMENT_BYTES) {
+            Ok(Some(text)) => self.yaml_str(&text),
+            Ok(None) => {
+                let mut me = self;
+                me.problems.push(ConfigProblem::new(
+                    path.display().to_string(),
+                    format!("is larger than {MAX_DOCUMENT_BYTES} bytes"),
+                ));
+                me
+            }
             Err(e) => {
                 let mut me = self;
                 me.problems.push(ConfigProblem::new(
@@ -221,12 +233,12 @@ impl AuthConfigBuilder {
                 Some(s) if s.is_empty() => {}
                 Some(s) => match key {
                     "issuer" => self.issuer = Some(s),
-                    "jwks_endpoint" => self.jwks_endpoint = Some(s),
+                    "jwks_endpoint" => self.jwks_endpoint = Some(super::Endpoint(s)),
                     "jwks_file" => self.jwks_file = Some(s),
                     "require_typ" => self.require_typ = Some(s),
                     "agent_require_typ" => self.agent_require_typ = Some(s),
                     "shared_secret" => self.shared_secret = Some(Secret::new(s)),
-                    "revocation_endpoint" => self.revocation_endpoint = Some(s),
+                    "revocation_endpoint" => self.revocation_endpoint = Some(super::Endpoint(s)),
                     _ => self.revocation_bearer = Some(Secret::new(s)),
                 },
                 None => {

@@ -30,9 +30,31 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use load::read_bounded;
 pub use load::ENV_PREFIX;
 #[cfg(feature = "remote")]
 pub(crate) use validate::is_loopback;
+
+/// A configured URL. `Debug` shows it without its query string or fragment, which may carry
+/// a token (a revocation endpoint with `?access_token=...`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint(pub(crate) String);
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+/// `url` without its query string or fragment, for messages, logs and `Debug`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    if cut < url.len() {
+        format!("{}?…", &url[..cut])
+    } else {
+        url.to_owned()
+    }
+}
 
 /// A secret string (shared HMAC secret, revocation bearer): never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -64,7 +86,7 @@ pub struct AuthConfig {
     pub(crate) enabled: bool,
     pub(crate) issuer: String,
     pub(crate) audiences: Vec<String>,
-    pub(crate) jwks_endpoint: Option<String>,
+    pub(crate) jwks_endpoint: Option<Endpoint>,
     pub(crate) jwks_file: Option<PathBuf>,
     pub(crate) jwks_ttl: Duration,
     pub(crate) jwks_refresh_cooldown: Duration,
@@ -81,7 +103,7 @@ pub struct AuthConfig {
     pub(crate) agent_required_claims: Vec<String>,
     pub(crate) max_token_bytes: usize,
     pub(crate) shared_secret: Option<Secret>,
-    pub(crate) revocation_endpoint: Option<String>,
+    pub(crate) revocation_endpoint: Option<Endpoint>,
     pub(crate) revocation_ttl: Duration,
     pub(crate) revocation_fail_open: bool,
     pub(crate) revocation_bearer: Option<Secret>,
@@ -113,7 +135,7 @@ impl AuthConfig {
     }
     /// The configured key-set URL; `None` means OIDC discovery from the issuer.
     pub fn jwks_endpoint(&self) -> Option<&str> {
-        self.jwks_endpoint.as_deref()
+        self.jwks_endpoint.as_ref().map(|u| u.0.as_str())
     }
     /// A local JWKS file to verify with, instead of fetching keys.
     pub fn jwks_file(&self) -> Option<&std::path::Path> {
@@ -182,7 +204,7 @@ impl AuthConfig {
     }
     /// The revocation denylist URL, if revocation is on.
     pub fn revocation_endpoint(&self) -> Option<&str> {
-        self.revocation_endpoint.as_deref()
+        self.revocation_endpoint.as_ref().map(|u| u.0.as_str())
     }
     /// Poll interval of the revocation list.
     pub fn revocation_ttl(&self) -> Duration {
@@ -205,7 +227,7 @@ pub struct AuthConfigBuilder {
     pub(crate) enabled: Option<bool>,
     pub(crate) issuer: Option<String>,
     pub(crate) audiences: Option<Vec<String>>,
-    pub(crate) jwks_endpoint: Option<String>,
+    pub(crate) jwks_endpoint: Option<Endpoint>,
     pub(crate) jwks_file: Option<String>,
     pub(crate) jwks_ttl_seconds: Option<u64>,
     pub(crate) jwks_refresh_cooldown_seconds: Option<u64>,
@@ -222,7 +244,7 @@ pub struct AuthConfigBuilder {
     pub(crate) agent_required_claims: Option<Vec<String>>,
     pub(crate) max_token_bytes: Option<u64>,
     pub(crate) shared_secret: Option<Secret>,
-    pub(crate) revocation_endpoint: Option<String>,
+    pub(crate) revocation_endpoint: Option<Endpoint>,
     pub(crate) revocation_ttl_seconds: Option<u64>,
     pub(crate) revocation_fail_open: Option<bool>,
     pub(crate) revocation_bearer: Option<Secret>,
@@ -265,7 +287,7 @@ impl AuthConfigBuilder {
     }
     /// `jwks_endpoint`: fetch keys from this URL instead of OIDC discovery.
     pub fn jwks_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.jwks_endpoint = Some(url.into());
+        self.jwks_endpoint = Some(Endpoint(url.into()));
         self
     }
     /// `jwks_file`: verify with the keys of a local JWKS file; nothing is fetched.
@@ -380,7 +402,7 @@ impl AuthConfigBuilder {
     }
     /// `revocation_endpoint`: URL of the `jti` denylist (empty: off).
     pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.revocation_endpoint = Some(url.into());
+        self.revocation_endpoint = Some(Endpoint(url.into()));
         self
     }
     /// `revocation_ttl_seconds` (default 15, at least 1).

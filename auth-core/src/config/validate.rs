@@ -72,10 +72,10 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
     }
 
     if let Some(url) = &b.jwks_endpoint {
-        check_url(&mut p, "jwks_endpoint", url);
+        check_url(&mut p, "jwks_endpoint", &url.0);
     }
     if let Some(url) = &b.revocation_endpoint {
-        check_url(&mut p, "revocation_endpoint", url);
+        check_url(&mut p, "revocation_endpoint", &url.0);
     }
     if b.jwks_endpoint.is_some() && b.jwks_file.is_some() {
         p.add(
@@ -198,11 +198,13 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
             "must not be empty; remove the key to accept any `typ` on agent tokens",
         );
     }
-    if agent_require_typ.is_some() && agent_require_typ == require_typ {
-        p.add(
-            "agent_require_typ",
-            "must differ from require_typ: the point is to tell agent tokens from callers' tokens",
-        );
+    if let (Some(agent), Some(caller)) = (&agent_require_typ, &require_typ) {
+        if crate::authenticator::typ_matches(agent, caller) {
+            p.add(
+                "agent_require_typ",
+                "must differ from require_typ: the point is to tell agent tokens from callers' tokens",
+            );
+        }
     }
     let mut agent_required_claims = Vec::new();
     for (i, name) in b
@@ -364,8 +366,10 @@ fn claim_paths(
 
 /// Absolute `https` URL, or `http` on a loopback host (pico-client-auth's rule).
 fn check_url(p: &mut Problems, key: &str, raw: &str) {
+    // Messages show the URL without its query string: it may carry a token.
+    let shown = super::redact_url(raw);
     let Ok(url) = url::Url::parse(raw) else {
-        p.add(key, format!("must be an absolute URL, got {raw:?}"));
+        p.add(key, format!("must be an absolute URL, got {shown:?}"));
         return;
     };
     if !url.username().is_empty() || url.password().is_some() {
@@ -378,10 +382,10 @@ fn check_url(p: &mut Problems, key: &str, raw: &str) {
         "http" => p.add(
             key,
             format!(
-                "must use https (plain http is allowed only for localhost, 127.0.0.1 or ::1), got {raw:?}"
+                "must use https (plain http is allowed only for localhost, 127.0.0.1 or ::1), got {shown:?}"
             ),
         ),
-        _ => p.add(key, format!("must be an absolute https URL, got {raw:?}")),
+        _ => p.add(key, format!("must be an absolute https URL, got {shown:?}")),
     }
 }
 

@@ -97,7 +97,10 @@ impl KeySet {
 
     /// Reads a JWKS file (see [`from_jwks`](Self::from_jwks)).
     pub fn from_jwks_file(path: impl AsRef<std::path::Path>) -> Result<Self, JwksError> {
-        let text = std::fs::read_to_string(path).map_err(|e| JwksError::Io(e.to_string()))?;
+        // The same bound as a fetched key set.
+        let text = crate::config::read_bounded(path.as_ref(), 1024 * 1024)
+            .map_err(|e| JwksError::Io(e.to_string()))?
+            .ok_or_else(|| JwksError::Io("larger than 1 MiB".to_owned()))?;
         Self::from_jwks(&text)
     }
 }

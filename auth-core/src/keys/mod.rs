@@ -75,6 +75,7 @@ impl VerifyingKey {
             return Err(KeyError("RSA exponent missing"));
         }
         check_rsa_exponent(e)?;
+        check_rsa_modulus(n)?;
         let material = Material::RsaComponents {
             n: n.to_vec(),
             e: e.to_vec(),
@@ -97,6 +98,7 @@ impl VerifyingKey {
             return Err(KeyError("RSA modulus outside 2048..=8192 bits"));
         }
         check_rsa_exponent(strip_leading_zeros(&public.e))?;
+        check_rsa_modulus(strip_leading_zeros(&public.n))?;
         Self::checked(kid, KeyFamily::Rsa, alg, Material::RsaDer(der.to_vec()))
     }
 
@@ -122,6 +124,9 @@ impl VerifyingKey {
         alg: Option<Algorithm>,
         key: &[u8],
     ) -> Result<Self, KeyError> {
+        if key.len() == 32 && is_small_order_ed25519(key) {
+            return Err(KeyError("Ed25519 public key of small order"));
+        }
         let parsed = ParsedPublicKey::new(&signature::ED25519, key)
             .map_err(|_| KeyError("invalid Ed25519 public key"))?;
         Self::checked(kid, KeyFamily::Ed25519, alg, Material::Single(parsed))
@@ -260,6 +265,66 @@ fn rsa_params(alg: Algorithm) -> Option<&'static signature::RsaParameters> {
         Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
         _ => return None,
     })
+}
+
+/// Partial public-key validation (NIST SP 800-89 §5.3.3): an RSA modulus is odd and has no
+/// prime factor below 1,000. A modulus that is a power of a small prime, or has small
+/// factors, lets anyone compute the private exponent and forge tokens.
+fn check_rsa_modulus(n: &[u8]) -> Result<(), KeyError> {
+    if n.last().is_none_or(|b| b & 1 == 0) {
+        return Err(KeyError("RSA modulus is even"));
+    }
+    let has_small_factor = (3u32..1000)
+        .filter(|p| (2..*p).take_while(|d| d * d <= *p).all(|d| p % d != 0))
+        .any(|p| {
+            n.iter()
+                .fold(0u32, |r, &byte| (r * 256 + u32::from(byte)) % p)
+                == 0
+        });
+    if has_small_factor {
+        return Err(KeyError("RSA modulus has a small prime factor"));
+    }
+    Ok(())
+}
+
+/// The encodings of the Ed25519 points of small order (libsodium's blocklist, sign bit
+/// ignored): with such a public key, one signature verifies every message.
+fn is_small_order_ed25519(key: &[u8]) -> bool {
+    const SMALL_ORDER: [[u8; 32]; 7] = [
+        [0; 32],
+        [
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0,
+        ],
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        [
+            0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        [
+            0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        [
+            0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+    ];
+    SMALL_ORDER
+        .iter()
+        .any(|bad| bad[..31] == key[..31] && bad[31] == key[31] & 0x7f)
 }
 
 /// RFC 8017 §3.1: an odd public exponent of at least 3 (with `e = 1` every "signature" is

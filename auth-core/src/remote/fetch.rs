@@ -74,12 +74,7 @@ impl fmt::Debug for HttpFetcher {
 /// `url` as it may appear in an error or a log: no query string or fragment, which can carry
 /// tokens (`?access_token=...`).
 pub(crate) fn shown(url: &str) -> String {
-    let cut = url.find(['?', '#']).unwrap_or(url.len());
-    if cut < url.len() {
-        format!("{}?…", &url[..cut])
-    } else {
-        url.to_owned()
-    }
+    crate::config::redact_url(url)
 }
 
 /// Whether portcullis may fetch from `url`.

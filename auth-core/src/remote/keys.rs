@@ -19,8 +19,8 @@ const NEVER: i64 = i64::MIN;
 enum Location {
     /// `{issuer}/.well-known/openid-configuration`, then its `jwks_uri`.
     Discovery { issuer: String },
-    /// A configured `jwks_endpoint`.
-    Jwks(String),
+    /// A configured `jwks_endpoint` (`Debug` without its query string).
+    Jwks(crate::config::Endpoint),
 }
 
 /// One fetched key set.
@@ -78,7 +78,7 @@ impl RemoteKeys {
     /// Same as [`from_config`](Self::from_config) with an injected clock (tests).
     pub fn with_clock(config: &AuthConfig, fetcher: HttpFetcher, clock: Arc<dyn Clock>) -> Self {
         let location = match config.jwks_endpoint() {
-            Some(url) => Location::Jwks(url.to_owned()),
+            Some(url) => Location::Jwks(crate::config::Endpoint(url.to_owned())),
             None => Location::Discovery {
                 issuer: config.issuer().to_owned(),
             },
@@ -247,7 +247,7 @@ impl Inner {
     /// The JWKS URL: configured, or discovered (once, then cached).
     async fn jwks_url(&self) -> Result<String, FetchError> {
         let issuer = match &self.location {
-            Location::Jwks(url) => return Ok(url.clone()),
+            Location::Jwks(url) => return Ok(url.0.clone()),
             Location::Discovery { issuer } => issuer,
         };
         if let Some(uri) = self.discovered_jwks_uri.lock().ok().and_then(|u| u.clone()) {
@@ -340,7 +340,11 @@ fn discovery_jwks_uri(
     match doc.issuer.as_deref() {
         Some(found) if found == issuer => {}
         found => {
-            let named = found.map_or_else(|| "no issuer".to_owned(), |f| format!("issuer {f:?}"));
+            // The document is the network's: quote a bounded part of it.
+            let named = found.map_or_else(
+                || "no issuer".to_owned(),
+                |f| format!("issuer {:?}", f.chars().take(200).collect::<String>()),
+            );
             return Err(invalid(
                 url,
                 &format!(

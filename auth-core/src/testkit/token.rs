@@ -64,7 +64,8 @@ impl<'k> TokenBuilder<'k> {
 
     /// `exp` = now + `seconds` (negative for an already expired token).
     pub fn lifetime(mut self, seconds: i64) -> Self {
-        self.claims.insert("exp".into(), json!(self.now + seconds));
+        self.claims
+            .insert("exp".into(), json!(self.now.saturating_add(seconds)));
         self
     }
 
