@@ -42,8 +42,41 @@ enum Command {
     DevIssuer(dev_issuer::Args),
 }
 
+/// Usage errors quote the offending argument: when that argument is a token (given in the
+/// wrong place), print its fingerprint instead.
+fn parse() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|error| {
+        use clap::error::ErrorKind;
+        if matches!(
+            error.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        ) {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        let text = error.render().to_string();
+        let redacted: String = text
+            .split_inclusive(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+            .map(|piece| {
+                let word =
+                    piece.trim_end_matches(|c: char| c.is_whitespace() || c == '\'' || c == '"');
+                if output::looks_like_token(word) {
+                    piece.replacen(word, &output::fingerprint(word), 1)
+                } else {
+                    piece.to_owned()
+                }
+            })
+            .collect();
+        eprint!("{redacted}");
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -139,6 +139,18 @@ pub(crate) fn read_token(arg: &str) -> Result<String, Failure> {
     Ok(token)
 }
 
+/// Whether `word` looks like a compact JWS (three base64url segments, long enough to be one).
+pub(crate) fn looks_like_token(word: &str) -> bool {
+    let segments: Vec<&str> = word.split('.').collect();
+    word.len() >= 40
+        && segments.len() == 3
+        && segments.iter().take(2).all(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// A short, stable name for a token that does not reveal it: `sha256:` and 12 hex digits.
 pub(crate) fn fingerprint(token: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());

@@ -424,3 +424,22 @@ fn far_future_dates_and_huge_lifetimes_are_answered_not_panicked() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     json_of(&out);
 }
+
+#[test]
+fn a_token_in_the_wrong_place_is_not_echoed_by_usage_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("k");
+    keygen(&keys, "ES256", "k1");
+    let token = mint(&keys, &[]);
+    for args in [
+        vec!["inspect", "x.y.z", token.as_str()],
+        vec!["verify", "--alg", token.as_str(), "t"],
+        vec!["verify", "--nope", token.as_str()],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let sig = token.split('.').nth(2).expect("sig");
+        assert!(!err.contains(sig) && !err.contains(&token), "{err}");
+    }
+}

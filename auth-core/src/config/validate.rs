@@ -286,7 +286,7 @@ fn check_algorithms(p: &mut Problems, b: &AuthConfigBuilder) -> AlgorithmSet {
                 &key,
                 format!(
                     "{:?} is not a supported algorithm; use one of {}",
-                    name,
+                    quoted(name),
                     Algorithm::ALL.map(Algorithm::as_str).join(", ")
                 ),
             ),
@@ -358,7 +358,10 @@ fn claim_paths(
     for (i, raw) in given.iter().enumerate() {
         match ClaimPath::new(raw) {
             Ok(path) => out.push(path),
-            Err(e) => p.add(&format!("{key}[{i}]"), format!("{raw:?} is invalid: {e}")),
+            Err(e) => p.add(
+                &format!("{key}[{i}]"),
+                format!("{:?} is invalid: {e}", quoted(raw)),
+            ),
         }
     }
     out
@@ -396,5 +399,15 @@ pub(crate) fn is_loopback(url: &url::Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+/// A value quoted in a message, at most 40 characters: a misplaced token or secret is not
+/// repeated whole.
+fn quoted(value: &str) -> String {
+    if value.chars().count() > 40 {
+        format!("{}…", value.chars().take(40).collect::<String>())
+    } else {
+        value.to_owned()
     }
 }
