@@ -71,6 +71,7 @@ struct Inner {
     keys: Arc<dyn KeySource>,
     resolver: Arc<dyn RoleResolver>,
     clock: Arc<dyn Clock>,
+    cache: Option<crate::cache::VerifiedCache>,
     #[cfg(feature = "remote")]
     revocation: Option<crate::remote::RevocationList>,
 }
@@ -247,6 +248,8 @@ impl AuthenticatorBuilder {
         } else {
             tracing::warn!("AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
         }
+        let cache =
+            crate::cache::VerifiedCache::new(config.cache_max_entries(), config.cache_max_bytes());
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 config,
@@ -255,6 +258,7 @@ impl AuthenticatorBuilder {
                 keys,
                 resolver,
                 clock,
+                cache,
                 #[cfg(feature = "remote")]
                 revocation,
             }),
@@ -455,15 +459,32 @@ impl Authenticator {
             log_rejection(&AuthError::TokenTooLarge, None);
             return Err(AuthError::TokenTooLarge);
         }
+        if kind == TokenKind::Caller {
+            if let Some(claims) = self.cached(token).await? {
+                return Ok(claims);
+            }
+        }
         let jws = CompactJws::parse(token).inspect_err(|e| log_rejection(e, None))?;
         match self.verify_jws(&jws, kind).await {
-            Ok(claims) => {
+            Ok((claims, key)) => {
                 tracing::debug!(
                     outcome = "accepted",
                     sub = claims.sub(),
                     kid = claims.key_id(),
                     "token verified"
                 );
+                if let (TokenKind::Caller, Some(cache), Some(exp)) =
+                    (kind, &self.inner.cache, claims.expires_at())
+                {
+                    cache.insert(
+                        token,
+                        crate::cache::Entry {
+                            claims: claims.clone(),
+                            exp,
+                            key,
+                        },
+                    );
+                }
                 Ok(claims)
             }
             Err(e) => {
@@ -473,11 +494,81 @@ impl Authenticator {
         }
     }
 
+    /// A token verified before, if every check that can change since still holds: not
+    /// expired, its key still the key set's, not revoked, the application's rule. `None`:
+    /// not cached (or no longer usable), verify it in full.
+    async fn cached(&self, token: &str) -> Result<Option<TokenClaims>, AuthError> {
+        let Some(cache) = &self.inner.cache else {
+            return Ok(None);
+        };
+        let Some(entry) = cache.get(token) else {
+            return Ok(None);
+        };
+        let leeway = i64::try_from(self.inner.config.leeway_seconds()).unwrap_or(i64::MAX);
+        if self.inner.clock.now_unix() >= entry.exp.saturating_add(leeway) {
+            cache.remove(token);
+            return Ok(None);
+        }
+        let still_the_key = self.inner.keys.current().ok().is_some_and(|keys| {
+            entry.claims.algorithm().is_some_and(|alg| {
+                matches!(
+                    keys.find(entry.claims.key_id(), alg),
+                    KeyLookup::Found(key) if Arc::ptr_eq(key, &entry.key)
+                )
+            })
+        });
+        if !still_the_key {
+            cache.remove(token);
+            return Ok(None);
+        }
+        #[cfg(feature = "remote")]
+        if let Some(revocation) = &self.inner.revocation {
+            let jti = entry
+                .claims
+                .raw()
+                .get("jti")
+                .and_then(Value::as_str)
+                .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
+            revocation
+                .check(jti)
+                .await
+                .inspect_err(|e| log_rejection(e, entry.claims.key_id()))?;
+        }
+        self.apply_rule(&entry.claims)
+            .inspect_err(|e| log_rejection(e, entry.claims.key_id()))?;
+        tracing::debug!(
+            outcome = "accepted",
+            sub = entry.claims.sub(),
+            kid = entry.claims.key_id(),
+            cached = true,
+            "token verified"
+        );
+        Ok(Some(entry.claims))
+    }
+
+    /// The application's claims rule ([`AuthenticatorBuilder::validate_claims`]).
+    fn apply_rule(&self, claims: &TokenClaims) -> Result<(), AuthError> {
+        match self.inner.validate.as_ref().map(|rule| rule(claims)) {
+            None | Some(Ok(())) => Ok(()),
+            Some(Err(e @ AuthError::ClaimsRejected { .. })) => Err(e),
+            // Any other error from a rule is a refusal of the token, not its text.
+            Some(Err(_)) => Err(AuthError::ClaimsRejected { forbidden: false }),
+        }
+    }
+
+    /// The number of verified tokens cached now (for monitoring; 0 without a cache).
+    pub fn cached_tokens(&self) -> usize {
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, crate::cache::VerifiedCache::len)
+    }
+
     async fn verify_jws(
         &self,
         jws: &CompactJws<'_>,
         kind: TokenKind,
-    ) -> Result<TokenClaims, AuthError> {
+    ) -> Result<(TokenClaims, Arc<VerifyingKey>), AuthError> {
         let config = &self.inner.config;
         // Algorithm allowlist before any key lookup: `none`, unknown names and anything not
         // configured stop here.
@@ -525,15 +616,10 @@ impl Authenticator {
             Some(alg),
             jws.typ.clone(),
         );
-        if let (TokenKind::Caller, Some(rule)) = (kind, &self.inner.validate) {
-            match rule(&claims) {
-                Ok(()) => {}
-                Err(e @ AuthError::ClaimsRejected { .. }) => return Err(e),
-                // Any other error from a rule is a refusal of the token, not its text.
-                Err(_) => return Err(AuthError::ClaimsRejected { forbidden: false }),
-            }
+        if kind == TokenKind::Caller {
+            self.apply_rule(&claims)?;
         }
-        Ok(claims)
+        Ok((claims, key))
     }
 
     async fn find_key(

@@ -83,6 +83,7 @@ mod agent;
 mod algorithm;
 mod authenticator;
 mod b64;
+mod cache;
 mod claim_path;
 mod claims;
 mod clock;

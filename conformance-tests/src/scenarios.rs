@@ -1011,6 +1011,73 @@ pub async fn keyset_revoked_jti<A: Adapter>(h: &Harness<A>) {
     assert_eq!(app.get("/api/me", Some(&fine)).await.status, 200);
 }
 
+/// Polls `path` with `token` until the answer is `status` (the change lands in a background
+/// refresh), for at most about five seconds.
+async fn eventually(app: &crate::App, path: &str, token: &str, status: u16) -> crate::Reply {
+    let mut last = app.get(path, Some(token)).await;
+    for _ in 0..250 {
+        if last.status == status {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        last = app.get(path, Some(token)).await;
+    }
+    last
+}
+
+/// The verified-token cache never outlives the token: a cached token is refused once it
+/// expires (plus leeway), with the usual answer.
+pub async fn cache_expiry_while_cached<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let token = h.token(&KEYS.ec).lifetime(60).sign();
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/me", Some(&token)).await.status, 200);
+    }
+    h.clock.advance(60 + 30); // past exp plus the default leeway
+    app.get("/api/me", Some(&token))
+        .await
+        .assert_error(&AuthError::Expired);
+}
+
+/// Revocation is checked on every cache hit: a cached token revoked at the issuer is
+/// refused once the list is polled again.
+pub async fn cache_revocation_while_cached<A: Adapter>(h: &Harness<A>) {
+    let auth = h
+        .authenticator(h.config().revocation_endpoint(h.issuer.revocation_url()))
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    let token = h.token(&KEYS.rsa).claim("jti", json!("cached-1")).sign();
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/me", Some(&token)).await.status, 200);
+    }
+    h.issuer.revoke("cached-1");
+    h.clock.advance(16); // past revocation_ttl_seconds
+    eventually(&app, "/api/me", &token, 401)
+        .await
+        .assert_error(&AuthError::Revoked);
+}
+
+/// A cache entry names its key: once the issuer stops publishing that key and the key set
+/// is refreshed, the cached token is refused like any token of an unknown key.
+pub async fn cache_key_removal_while_cached<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let token = h.token(&KEYS.ec).sign();
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/me", Some(&token)).await.status, 200);
+    }
+    h.issuer.remove_key(KEYS.ec.kid());
+    h.clock.advance(300); // the key set's TTL: the next request refreshes it
+    eventually(&app, "/api/me", &token, 401)
+        .await
+        .assert_error(&AuthError::UnknownKey);
+    // Other tokens are unaffected.
+    assert_eq!(
+        app.get("/api/me", Some(&h.with_roles(&[]))).await.status,
+        200
+    );
+}
+
 /// `enabled: false`: everything passes anonymously, markers are not enforced.
 pub async fn disabled_mode<A: Adapter>(h: &Harness<A>) {
     let auth = h

@@ -44,6 +44,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("agent_require_typ", Kind::Str),
     ("agent_required_claims", Kind::List),
     ("max_token_bytes", Kind::Seconds),
+    ("cache_max_entries", Kind::Seconds),
+    ("cache_max_bytes", Kind::Seconds),
     ("shared_secret", Kind::Str),
     ("revocation_endpoint", Kind::Str),
     ("revocation_ttl_seconds", Kind::Seconds),
@@ -219,6 +221,8 @@ impl AuthConfigBuilder {
                         "http_timeout_seconds" => &mut self.http_timeout_seconds,
                         "leeway_seconds" => &mut self.leeway_seconds,
                         "max_token_bytes" => &mut self.max_token_bytes,
+                        "cache_max_entries" => &mut self.cache_max_entries,
+                        "cache_max_bytes" => &mut self.cache_max_bytes,
                         _ => &mut self.revocation_ttl_seconds,
                     };
                     *slot = Some(n);

@@ -102,6 +102,8 @@ pub struct AuthConfig {
     pub(crate) agent_require_typ: Option<String>,
     pub(crate) agent_required_claims: Vec<String>,
     pub(crate) max_token_bytes: usize,
+    pub(crate) cache_max_entries: usize,
+    pub(crate) cache_max_bytes: u64,
     pub(crate) shared_secret: Option<Secret>,
     pub(crate) revocation_endpoint: Option<Endpoint>,
     pub(crate) revocation_ttl: Duration,
@@ -198,6 +200,14 @@ impl AuthConfig {
     pub fn max_token_bytes(&self) -> usize {
         self.max_token_bytes
     }
+    /// How many verified tokens the cache keeps at most (0: no cache).
+    pub fn cache_max_entries(&self) -> usize {
+        self.cache_max_entries
+    }
+    /// How many bytes the verified-token cache may hold at most (tokens and claims).
+    pub fn cache_max_bytes(&self) -> u64 {
+        self.cache_max_bytes
+    }
     /// The shared secret for `HS*` algorithms, if configured.
     pub fn shared_secret(&self) -> Option<&Secret> {
         self.shared_secret.as_ref()
@@ -243,6 +253,8 @@ pub struct AuthConfigBuilder {
     pub(crate) agent_require_typ: Option<String>,
     pub(crate) agent_required_claims: Option<Vec<String>>,
     pub(crate) max_token_bytes: Option<u64>,
+    pub(crate) cache_max_entries: Option<u64>,
+    pub(crate) cache_max_bytes: Option<u64>,
     pub(crate) shared_secret: Option<Secret>,
     pub(crate) revocation_endpoint: Option<Endpoint>,
     pub(crate) revocation_ttl_seconds: Option<u64>,
@@ -388,6 +400,17 @@ impl AuthConfigBuilder {
         S: AsRef<str>,
     {
         self.agent_required_claims = Some(strings(names));
+        self
+    }
+    /// `cache_max_entries`: verified tokens kept for repeated requests (default 10000; 0
+    /// turns the cache off).
+    pub fn cache_max_entries(mut self, entries: u64) -> Self {
+        self.cache_max_entries = Some(entries);
+        self
+    }
+    /// `cache_max_bytes`: memory bound of the verified-token cache (default 16 MiB).
+    pub fn cache_max_bytes(mut self, bytes: u64) -> Self {
+        self.cache_max_bytes = Some(bytes);
         self
     }
     /// `max_token_bytes` (default 8192).

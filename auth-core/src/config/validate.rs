@@ -22,6 +22,10 @@ pub(crate) const COOLDOWN_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
 pub(crate) const MAX_STALE_RANGE: std::ops::RangeInclusive<u64> = 0..=604_800;
 pub(crate) const REVOCATION_TTL_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
 pub(crate) const HTTP_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=60;
+const DEFAULT_CACHE_ENTRIES: u64 = 10_000;
+const CACHE_ENTRIES_RANGE: std::ops::RangeInclusive<u64> = 0..=1_000_000;
+const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
+const CACHE_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 30);
 
 struct Problems(Vec<ConfigProblem>);
 
@@ -156,6 +160,29 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         );
     }
 
+    let cache_max_entries = b.cache_max_entries.unwrap_or(DEFAULT_CACHE_ENTRIES);
+    if !CACHE_ENTRIES_RANGE.contains(&cache_max_entries) {
+        p.add(
+            "cache_max_entries",
+            format!(
+                "must be between {} and {} (0 turns the cache off)",
+                CACHE_ENTRIES_RANGE.start(),
+                CACHE_ENTRIES_RANGE.end()
+            ),
+        );
+    }
+    let cache_max_bytes = b.cache_max_bytes.unwrap_or(DEFAULT_CACHE_BYTES);
+    if !CACHE_BYTES_RANGE.contains(&cache_max_bytes) {
+        p.add(
+            "cache_max_bytes",
+            format!(
+                "must be between {} and {}",
+                CACHE_BYTES_RANGE.start(),
+                CACHE_BYTES_RANGE.end()
+            ),
+        );
+    }
+
     let role_claims = claim_paths(&mut p, "role_claims", b.role_claims, &["roles", "role"]);
     let group_claims = claim_paths(&mut p, "group_claims", b.group_claims, &["groups"]);
     let scope_claims = claim_paths(&mut p, "scope_claims", b.scope_claims, &["scope", "scp"]);
@@ -247,6 +274,8 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         agent_require_typ,
         agent_required_claims,
         max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
+        cache_max_entries: usize::try_from(cache_max_entries).unwrap_or(usize::MAX),
+        cache_max_bytes,
         shared_secret: b.shared_secret,
         revocation_endpoint: b.revocation_endpoint,
         revocation_ttl,
