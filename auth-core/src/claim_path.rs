@@ -3,32 +3,86 @@
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// A path to a claim: `roles`, `realm_access.roles`, `resource_access.my-api.roles`.
+/// A path to a claim: `roles`, `realm_access.roles`, `resource_access.my-api.roles`,
+/// `cognito:groups`.
 ///
-/// Lookup first tries the whole path as one top-level claim name, so namespaced claims
-/// whose names contain dots (`https://example.com/roles`) work as written; otherwise the path
-/// is split on `.` and followed through nested objects.
+/// Segments are separated by `.`; a segment that contains a dot is written in double quotes,
+/// as Keycloak client ids often need: `resource_access."orders.api".roles` (inside quotes,
+/// `\"` is a quote and `\\` a backslash). Lookup of an unquoted path first tries the whole
+/// path as one top-level claim name, so namespaced claims whose names contain dots
+/// (`https://example.com/roles`) work as written; otherwise the path is followed through
+/// nested objects.
+///
+/// ```
+/// # use portcullis_core::ClaimPath;
+/// let claims = serde_json::json!({"resource_access": {"orders.api": {"roles": ["clerk"]}}});
+/// let path = ClaimPath::new(r#"resource_access."orders.api".roles"#).unwrap();
+/// assert_eq!(path.lookup(claims.as_object().unwrap()), Some(&serde_json::json!(["clerk"])));
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClaimPath {
     raw: String,
     segments: Vec<String>,
+    quoted: bool,
 }
 
-/// A claim path is empty or has an empty segment (`a..b`, `.a`, `a.`).
+/// A claim path is empty, has an empty segment (`a..b`, `.a`, `a.`), or an unterminated or
+/// misplaced quote.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a claim path must be non-empty dot-separated names, like `realm_access.roles`")]
+#[error(
+    "a claim path must be non-empty dot-separated names, like `realm_access.roles` (quote a name that contains dots: `resource_access.\"my.client\".roles`)"
+)]
 pub struct InvalidClaimPath;
+
+/// Splits a path into its segments, honouring double-quoted ones.
+fn segments(path: &str) -> Result<Vec<String>, InvalidClaimPath> {
+    let mut out = Vec::new();
+    let mut chars = path.chars().peekable();
+    loop {
+        let mut segment = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next().ok_or(InvalidClaimPath)? {
+                    '"' => break,
+                    '\\' => segment.push(chars.next().ok_or(InvalidClaimPath)?),
+                    c => segment.push(c),
+                }
+            }
+            if segment.is_empty() || !matches!(chars.peek(), None | Some('.')) {
+                return Err(InvalidClaimPath);
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                if c == '"' {
+                    return Err(InvalidClaimPath);
+                }
+                segment.push(c);
+                chars.next();
+            }
+            if segment.is_empty() {
+                return Err(InvalidClaimPath);
+            }
+        }
+        out.push(segment);
+        match chars.next() {
+            None => return Ok(out),
+            Some(_dot) => {}
+        }
+    }
+}
 
 impl ClaimPath {
     /// Parses a dotted path.
     pub fn new(path: &str) -> Result<Self, InvalidClaimPath> {
         let trimmed = path.trim();
-        if trimmed.is_empty() || trimmed.split('.').any(str::is_empty) {
-            return Err(InvalidClaimPath);
-        }
         Ok(Self {
             raw: trimmed.to_owned(),
-            segments: trimmed.split('.').map(str::to_owned).collect(),
+            segments: segments(trimmed)?,
+            quoted: trimmed.contains('"'),
         })
     }
 
@@ -39,8 +93,10 @@ impl ClaimPath {
 
     /// The value at this path, if any.
     pub fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
-        if let Some(v) = claims.get(&self.raw) {
-            return Some(v);
+        if !self.quoted {
+            if let Some(v) = claims.get(&self.raw) {
+                return Some(v);
+            }
         }
         let (first, rest) = self.segments.split_first()?;
         let mut current = claims.get(first)?;
@@ -96,6 +152,32 @@ mod tests {
     #[test]
     fn rejects_empty_segments() {
         for bad in ["", " ", "a..b", ".a", "a."] {
+            assert_eq!(ClaimPath::new(bad), Err(InvalidClaimPath), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_segments_may_contain_dots_and_colons_need_no_quotes() {
+        let claims = obj(json!({
+            "resource_access": {"orders.api": {"roles": ["clerk"]}, "orders": {"api": {"roles": ["wrong"]}}},
+            "cognito:groups": ["g1"],
+            "a\"b": {"c": 1},
+        }));
+        let p = ClaimPath::new(r#"resource_access."orders.api".roles"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.lookup(&claims), Some(&json!(["clerk"])));
+        let p = ClaimPath::new("cognito:groups").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.lookup(&claims), Some(&json!(["g1"])));
+        let p = ClaimPath::new(r#""a\"b".c"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.lookup(&claims), Some(&json!(1)));
+        for bad in [
+            r#""unterminated"#,
+            r#"a."b"c"#,
+            r#"a"b"#,
+            r#""""#,
+            r#""a"b"#,
+            "a.\"x",
+        ] {
             assert_eq!(ClaimPath::new(bad), Err(InvalidClaimPath), "{bad:?}");
         }
     }

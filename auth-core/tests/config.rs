@@ -411,7 +411,7 @@ fn numeric_ranges() {
 fn claim_settings() {
     assert_eq!(
         problems(valid().role_claims(["roles", "realm_access..roles"])),
-        ["auth_client.role_claims[1] \"realm_access..roles\" is invalid: a claim path must be non-empty dot-separated names, like `realm_access.roles`"]
+        ["auth_client.role_claims[1] \"realm_access..roles\" is invalid: a claim path must be non-empty dot-separated names, like `realm_access.roles` (quote a name that contains dots: `resource_access.\"my.client\".roles`)"]
     );
     assert_eq!(
         problems(valid().required_claims(["sub", ""])),
