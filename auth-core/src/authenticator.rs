@@ -245,6 +245,9 @@ impl AuthenticatorBuilder {
             .unwrap_or_else(|| Arc::new(ClaimPathResolver::from_config(&config)));
         if config.enabled() {
             tracing::info!(issuer = config.issuer(), audiences = ?config.audiences(), algorithms = ?config.algorithms(), "portcullis authentication enabled");
+            for warning in config.never_matching() {
+                tracing::warn!("{warning}");
+            }
         } else {
             tracing::warn!("AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
         }
@@ -725,6 +728,18 @@ impl Authenticator {
         match claims.get("iss") {
             None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("iss"))),
             Some(Value::String(iss)) if iss == config.issuer() => {}
+            Some(Value::String(iss))
+                if iss.trim_end_matches('/') == config.issuer().trim_end_matches('/') =>
+            {
+                // The commonest misconfiguration (Auth0 issues `https://tenant/`): say so to
+                // whoever reads the logs, never in the response.
+                tracing::debug!(
+                    configured = config.issuer(),
+                    "token issuer differs from auth_client.issuer only by a trailing slash; \
+                     issuers are compared exactly: write auth_client.issuer as your tokens do"
+                );
+                return Err(AuthError::WrongIssuer);
+            }
             Some(_) => return Err(AuthError::WrongIssuer),
         }
         let audience_ok = match claims.get("aud") {

@@ -92,3 +92,44 @@ fn decisions_are_logged_without_tokens_or_secrets() {
         "a control character from a kid reached the log"
     );
 }
+
+#[test]
+fn misconfigurations_that_never_match_are_said_out_loud() {
+    // A template issuer is refused at start.
+    let error = portcullis_core::AuthConfig::builder()
+        .issuer("https://login.microsoftonline.com/{tenantid}/v2.0")
+        .audience("api")
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("template"), "{error}");
+    // A comma-joined audience is a warning at start.
+    let config = portcullis_core::AuthConfig::builder()
+        .issuer(ISS)
+        .audience("api-1,api-2")
+        .build()
+        .expect("config");
+    assert_eq!(config.never_matching().len(), 1);
+
+    // A token whose `iss` differs only by a trailing slash: a debug hint, never in the answer.
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime.block_on(async {
+        let (auth, _) = default_auth();
+        let slash = token(&RSA).issuer(&format!("{ISS}/")).sign();
+        auth.verify_token(&slash).await.unwrap_err()
+    });
+    assert_eq!(error, portcullis_core::AuthError::WrongIssuer);
+    assert!(!error.to_response().body.contains("slash"));
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("trailing slash"), "{logs}");
+}

@@ -200,6 +200,28 @@ impl AuthConfig {
     pub fn max_token_bytes(&self) -> usize {
         self.max_token_bytes
     }
+    /// Values that can never match a token: a `{tenantid}`-style template or a
+    /// comma-joined list in `issuer` or an audience (logged as warnings at start).
+    pub fn never_matching(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut check = |key: &str, value: &str| {
+            if value.contains('{') && value.contains('}') {
+                found.push(format!(
+                    "auth_client.{key} {value:?} holds a template (`{{...}}`): tokens carry the real value, so it never matches; write the value itself"
+                ));
+            }
+            if value.contains(',') {
+                found.push(format!(
+                    "auth_client.{key} {value:?} holds a comma: it is one value, not a list, and never matches; use a YAML list for several"
+                ));
+            }
+        };
+        check("issuer", &self.issuer);
+        for audience in &self.audiences {
+            check("audience", audience);
+        }
+        found
+    }
     /// How many verified tokens the cache keeps at most (0: no cache).
     pub fn cache_max_entries(&self) -> usize {
         self.cache_max_entries

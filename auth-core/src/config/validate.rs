@@ -53,6 +53,14 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
                 "must be set when auth is enabled (the exact `iss` of your tokens, e.g. `issuer: https://auth.example.com`)",
             );
         }
+    } else if issuer.contains('{') && issuer.contains('}') {
+        p.add(
+            "issuer",
+            format!(
+                "{:?} is a template: tokens carry the real issuer, so it can never match. Entra ID multi-tenant issuers (`{{tenantid}}`) are not supported yet; write one tenant's issuer",
+                quoted(&issuer)
+            ),
+        );
     } else {
         check_url(&mut p, "issuer", &issuer);
     }
