@@ -482,9 +482,12 @@ impl Authenticator {
                     cache.insert(
                         token,
                         crate::cache::Entry {
-                            claims: claims.clone(),
                             exp,
+                            not_before: claims.not_before(),
+                            issued_at: claims.issued_at(),
                             key,
+                            bytes: crate::cache::estimated_bytes(&claims),
+                            claims: claims.clone(),
                         },
                     );
                 }
@@ -508,7 +511,13 @@ impl Authenticator {
             return Ok(None);
         };
         let leeway = i64::try_from(self.inner.config.leeway_seconds()).unwrap_or(i64::MAX);
-        if self.inner.clock.now_unix() >= entry.exp.saturating_add(leeway) {
+        let now = self.inner.clock.now_unix();
+        let future = |t: Option<i64>| t.is_some_and(|t| t > now.saturating_add(leeway));
+        if now >= entry.exp.saturating_add(leeway)
+            || future(entry.not_before)
+            || future(entry.issued_at)
+        {
+            // Out of its time window (a clock can step back too): the full check answers.
             cache.remove(token);
             return Ok(None);
         }

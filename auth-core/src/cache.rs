@@ -24,8 +24,14 @@ pub(crate) struct Entry {
     pub(crate) claims: TokenClaims,
     /// `exp`, rounded down.
     pub(crate) exp: i64,
+    /// `nbf` and `iat`, rounded up: a clock that steps back (an NTP correction, a restored
+    /// snapshot) can make them fail again.
+    pub(crate) not_before: Option<i64>,
+    pub(crate) issued_at: Option<i64>,
     /// The key that verified the signature.
     pub(crate) key: Arc<VerifyingKey>,
+    /// What the entry holds in memory, estimated once at insertion.
+    pub(crate) bytes: u64,
 }
 
 /// Weight of an entry: its bytes, but never less than the share that keeps the entry count
@@ -37,11 +43,36 @@ struct Bytes {
 
 impl Weighter<Box<str>, Entry> for Bytes {
     fn weight(&self, token: &Box<str>, entry: &Entry) -> u64 {
-        // The token, the claims parsed from it (about its size again) and the bookkeeping.
-        let bytes = u64::try_from(token.len().saturating_mul(2)).unwrap_or(u64::MAX) + 256;
-        let _ = entry;
-        bytes.max(self.floor)
+        let key = u64::try_from(token.len()).unwrap_or(u64::MAX);
+        key.saturating_add(entry.bytes).max(self.floor)
     }
+}
+
+/// The memory a token's parsed claims take, estimated from their shape: every JSON value
+/// and map entry (about 96 bytes each with `preserve_order`), every string's bytes, and the
+/// resolved roles, groups and scopes. An array of 3,000 zeros weighs 3,000 values, not the
+/// 6 KB of its text.
+pub(crate) fn estimated_bytes(claims: &TokenClaims) -> u64 {
+    fn walk(value: &serde_json::Value) -> u64 {
+        use serde_json::Value;
+        96 + match value {
+            Value::String(s) => s.len() as u64,
+            Value::Array(items) => items.iter().map(walk).sum(),
+            Value::Object(map) => map.iter().map(|(k, v)| k.len() as u64 + walk(v)).sum(),
+            _ => 0,
+        }
+    }
+    let raw: u64 = claims
+        .raw()
+        .iter()
+        .map(|(k, v)| k.len() as u64 + walk(v))
+        .sum();
+    let authorities: u64 = [claims.roles(), claims.groups(), claims.scopes()]
+        .iter()
+        .flat_map(|list| list.iter())
+        .map(|s| 48 + s.len() as u64)
+        .sum();
+    512 + raw + authorities
 }
 
 /// The cache of one [`Authenticator`](crate::Authenticator).

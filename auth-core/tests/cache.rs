@@ -115,3 +115,43 @@ async fn agent_tokens_are_not_cached() {
         .is_ok());
     assert_eq!(auth.cached_tokens(), 0);
 }
+
+#[tokio::test]
+async fn a_clock_that_steps_back_is_answered_as_a_full_check_would() {
+    let (auth, clock) = authenticator(config().leeway_seconds(0), &[&ED]);
+    let nbf = token(&ED).claim("nbf", json!(NOW)).sign();
+    let iat = token(&ED).claim("iat", json!(NOW)).sign();
+    assert!(auth.verify_token(&nbf).await.is_ok());
+    assert!(auth.verify_token(&iat).await.is_ok());
+    assert_eq!(auth.cached_tokens(), 2);
+    clock.set(NOW - 100);
+    assert_eq!(
+        auth.verify_token(&nbf).await.unwrap_err(),
+        AuthError::NotYetValid
+    );
+    assert_eq!(
+        auth.verify_token(&iat).await.unwrap_err(),
+        AuthError::IssuedInFuture
+    );
+}
+
+#[tokio::test]
+async fn bulky_claims_are_weighed_by_their_shape_not_their_text() {
+    // 2,900 zeros: 6 KB of text, about 280 KB once parsed.
+    let (auth, _) = authenticator(
+        config()
+            .cache_max_entries(10_000)
+            .cache_max_bytes(1 << 20)
+            .max_token_bytes(16_384),
+        &[&ED],
+    );
+    for i in 0..200u32 {
+        let t = token(&ED)
+            .subject(&format!("u{i}"))
+            .claim("x", json!(vec![0; 2_900]))
+            .sign();
+        assert!(auth.verify_token(&t).await.is_ok());
+    }
+    // 1 MiB holds at most four such entries.
+    assert!(auth.cached_tokens() <= 4, "{}", auth.cached_tokens());
+}
