@@ -21,8 +21,12 @@ impl Write for Buffer {
     }
 }
 
-#[test]
-fn decisions_are_logged_without_tokens_or_secrets() {
+/// Every log line at debug level and above, into a buffer, for this thread; and a runtime.
+fn capture() -> (
+    Buffer,
+    tracing::subscriber::DefaultGuard,
+    tokio::runtime::Runtime,
+) {
     let buffer = Buffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -30,11 +34,17 @@ fn decisions_are_logged_without_tokens_or_secrets() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    (buffer, guard, runtime)
+}
+
+#[test]
+fn decisions_are_logged_without_tokens_or_secrets() {
+    let (buffer, _guard, runtime) = capture();
 
     let secret = "s3cr3t-value-s3cr3t-value-s3cr3t-value";
     let tokens = runtime.block_on(async {
@@ -111,18 +121,7 @@ fn misconfigurations_that_never_match_are_said_out_loud() {
     assert_eq!(config.never_matching().len(), 1);
 
     // A token whose `iss` differs only by a trailing slash: a debug hint, never in the answer.
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (buffer, _guard, runtime) = capture();
     let error = runtime.block_on(async {
         let (auth, _) = default_auth();
         let slash = token(&RSA).issuer(&format!("{ISS}/")).sign();

@@ -156,62 +156,61 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         );
     }
 
-    let max_token_bytes = b.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
-    if !TOKEN_BYTES_RANGE.contains(&max_token_bytes) {
-        p.add(
-            "max_token_bytes",
-            format!(
-                "must be between {} and {}",
-                TOKEN_BYTES_RANGE.start(),
-                TOKEN_BYTES_RANGE.end()
-            ),
-        );
-    }
-
-    let cache_max_entries = b.cache_max_entries.unwrap_or(DEFAULT_CACHE_ENTRIES);
-    if !CACHE_ENTRIES_RANGE.contains(&cache_max_entries) {
-        p.add(
-            "cache_max_entries",
-            format!(
-                "must be between {} and {} (0 turns the cache off)",
-                CACHE_ENTRIES_RANGE.start(),
-                CACHE_ENTRIES_RANGE.end()
-            ),
-        );
-    }
-    let cache_max_bytes = b.cache_max_bytes.unwrap_or(DEFAULT_CACHE_BYTES);
-    if !CACHE_BYTES_RANGE.contains(&cache_max_bytes) {
-        p.add(
-            "cache_max_bytes",
-            format!(
-                "must be between {} and {}",
-                CACHE_BYTES_RANGE.start(),
-                CACHE_BYTES_RANGE.end()
-            ),
-        );
-    }
+    let in_range = |p: &mut Problems,
+                    key: &str,
+                    value: Option<u64>,
+                    default: u64,
+                    range: std::ops::RangeInclusive<u64>,
+                    note: &str| {
+        let v = value.unwrap_or(default);
+        if !range.contains(&v) {
+            p.add(
+                key,
+                format!(
+                    "must be between {} and {}{note}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+        }
+        v
+    };
+    let max_token_bytes = in_range(
+        &mut p,
+        "max_token_bytes",
+        b.max_token_bytes,
+        DEFAULT_MAX_TOKEN_BYTES,
+        TOKEN_BYTES_RANGE,
+        "",
+    );
+    let cache_max_entries = in_range(
+        &mut p,
+        "cache_max_entries",
+        b.cache_max_entries,
+        DEFAULT_CACHE_ENTRIES,
+        CACHE_ENTRIES_RANGE,
+        " (0 turns the cache off)",
+    );
+    let cache_max_bytes = in_range(
+        &mut p,
+        "cache_max_bytes",
+        b.cache_max_bytes,
+        DEFAULT_CACHE_BYTES,
+        CACHE_BYTES_RANGE,
+        "",
+    );
 
     let role_claims = claim_paths(&mut p, "role_claims", b.role_claims, &["roles", "role"]);
     let group_claims = claim_paths(&mut p, "group_claims", b.group_claims, &["groups"]);
     let scope_claims = claim_paths(&mut p, "scope_claims", b.scope_claims, &["scope", "scp"]);
 
     let mut required_claims = vec!["exp".to_owned()];
-    for (i, name) in b
-        .required_claims
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let name = name.trim().to_owned();
-        if name.is_empty() {
-            p.add(
-                &format!("required_claims[{i}]"),
-                "must be a claim name, not empty",
-            );
-        } else if !required_claims.contains(&name) {
-            required_claims.push(name);
-        }
-    }
+    claim_names(
+        &mut p,
+        "required_claims",
+        b.required_claims,
+        &mut required_claims,
+    );
 
     // A token without `jti` cannot be revoked: where revocation is promised, require it.
     if b.revocation_endpoint.is_some() && !required_claims.iter().any(|c| c == "jti") {
@@ -242,22 +241,12 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         }
     }
     let mut agent_required_claims = Vec::new();
-    for (i, name) in b
-        .agent_required_claims
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let name = name.trim().to_owned();
-        if name.is_empty() {
-            p.add(
-                &format!("agent_required_claims[{i}]"),
-                "must be a claim name, not empty",
-            );
-        } else if !agent_required_claims.contains(&name) {
-            agent_required_claims.push(name);
-        }
-    }
+    claim_names(
+        &mut p,
+        "agent_required_claims",
+        b.agent_required_claims,
+        &mut agent_required_claims,
+    );
 
     if !p.0.is_empty() {
         return Err(ConfigError { problems: p.0 });
@@ -446,5 +435,17 @@ fn quoted(value: &str) -> String {
         format!("{}…", value.chars().take(40).collect::<String>())
     } else {
         value.to_owned()
+    }
+}
+
+/// Claim names from the configuration into `into`: trimmed, not empty, each once.
+fn claim_names(p: &mut Problems, key: &str, names: Option<Vec<String>>, into: &mut Vec<String>) {
+    for (i, name) in names.unwrap_or_default().into_iter().enumerate() {
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            p.add(&format!("{key}[{i}]"), "must be a claim name, not empty");
+        } else if !into.contains(&name) {
+            into.push(name);
+        }
     }
 }
