@@ -14,9 +14,9 @@ pub struct DevIssuer {
 }
 
 impl DevIssuer {
-    /// Starts the issuer on `127.0.0.1:9400`.
-    pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:9400").await?;
+    /// Starts the issuer on `127.0.0.1:port` (9400 in the example's configuration).
+    pub async fn start(port: u16) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let key = TestKey::rsa("dev-key-1");
         let issuer = TestIssuer::start_on(listener, &[&key]);
         Ok(Self { issuer, key })

@@ -155,3 +155,65 @@ async fn no_spelling_or_method_gets_past_a_requirement() {
         assert!(sent > 1000, "{sent}");
     }
 }
+
+/// The binary as a newcomer runs it: `--help` answers and exits 0; `--port` and
+/// `--issuer-port` let a second instance start; the curl block comes whole, before any log
+/// line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_helps_and_runs_on_chosen_ports() {
+    let bin = env!("CARGO_BIN_EXE_protected-api");
+    let help = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .expect("run");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--framework", "--port", "--issuer-port", "--config"] {
+        assert!(text.contains(flag), "{flag} in {text}");
+    }
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    };
+    let (port, issuer_port) = (free(), free());
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "--framework",
+            "warp",
+            "--port",
+            &port.to_string(),
+            "--issuer-port",
+            &issuer_port.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..300 {
+        if let Ok(r) = reqwest::get(format!("{base}/api/health")).await {
+            up = r.status() == 200;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("output");
+    assert!(up, "the API did not answer");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("127.0.0.1:{issuer_port}")),
+        "{stdout}"
+    );
+    // The curl block is whole: it ends before the first log line.
+    let block_end = stdout.find("/api/editor/drafts").expect("the curl block");
+    let first_log = stdout
+        .find("authentication enabled")
+        .unwrap_or(stdout.len());
+    assert!(
+        block_end < first_log,
+        "a log line inside the curl block: {stdout}"
+    );
+}

@@ -5,7 +5,7 @@ pub mod axum;
 pub mod warp;
 
 /// The frameworks the example runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Framework {
     /// axum 0.8.
     Axum,

@@ -1,55 +1,43 @@
 //! The tutorial's Protected API.
 //!
 //! `cargo run -p portcullis-examples --bin protected-api -- [--framework axum|actix|warp]
-//! [--port 8000] [--config application.yaml]`
+//! [--port 8000] [--issuer-port 9400] [--config application.yaml]` (`--help` lists them).
 
+use clap::Parser;
 use portcullis_core::{AuthConfig, Authenticator};
 use portcullis_examples::apps::{self, Framework};
 use portcullis_examples::dev_issuer::{DevIssuer, DEV_ISSUER};
 use std::path::PathBuf;
 
+/// The tutorial's Protected API, protected by portcullis.
+#[derive(Parser)]
+#[command(name = "protected-api", version, about)]
 struct Args {
+    /// The web framework to serve it with.
+    #[arg(long, value_enum, default_value = "axum")]
     framework: Framework,
+    /// The loopback port of the API.
+    #[arg(long, default_value_t = 8000)]
     port: u16,
+    /// The configuration file (its `auth_client` section).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/application.yaml"))]
     config: PathBuf,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        framework: Framework::Axum,
-        port: 8000,
-        config: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/application.yaml")),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--framework" => args.framework = value("--framework")?.parse()?,
-            "--port" => args.port = value("--port")?.parse().map_err(|_| "--port needs a number".to_owned())?,
-            "--config" => args.config = PathBuf::from(value("--config")?),
-            "-h" | "--help" => {
-                return Err("usage: protected-api [--framework axum|actix|warp] [--port 8000] [--config application.yaml]".into())
-            }
-            other => return Err(format!("unknown argument {other:?} (see --help)")),
-        }
-    }
-    Ok(args)
+    /// The port of the embedded development issuer (used when the configuration's issuer is
+    /// the development one, http://127.0.0.1:9400).
+    #[arg(long, default_value_t = 9400)]
+    issuer_port: u16,
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
-    let config = match AuthConfig::load(&args.config) {
+    let args = Args::parse();
+    let mut config = AuthConfig::builder().yaml_file(&args.config).env();
+    let file_issuer = AuthConfig::load(&args.config).map(|c| c.issuer().to_owned());
+    let dev_issuer = format!("http://127.0.0.1:{}", args.issuer_port);
+    let uses_dev = file_issuer.as_deref() == Ok(DEV_ISSUER);
+    if uses_dev {
+        config = config.issuer(&dev_issuer);
+    }
+    let config = match config.build() {
         Ok(c) => c,
         Err(e) => {
             // Fail fast: no silent authentication bypass.
@@ -58,11 +46,11 @@ fn main() {
         }
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let dev = if config.issuer() == DEV_ISSUER {
-        match runtime.block_on(DevIssuer::start()) {
+    let dev = if uses_dev {
+        match runtime.block_on(DevIssuer::start(args.issuer_port)) {
             Ok(dev) => Some(dev),
             Err(e) => {
-                eprintln!("cannot start the development issuer on {DEV_ISSUER}: {e}");
+                eprintln!("cannot start the development issuer on {dev_issuer}: {e} (choose another with --issuer-port)");
                 std::process::exit(1);
             }
         }
@@ -70,6 +58,26 @@ fn main() {
         None
     };
     let audience = config.audiences().first().cloned().unwrap_or_default();
+    let address = format!("127.0.0.1:{}", args.port);
+    let base = format!("http://{address}");
+    let std_listener = std::net::TcpListener::bind(&address).unwrap_or_else(|e| {
+        eprintln!("cannot listen on {address}: {e} (choose another with --port)");
+        std::process::exit(1);
+    });
+    std_listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    // The banner and the curl block first, whole; logs only after them.
+    println!("Protected API ({:?}) listening on {base}", args.framework);
+    if let Some(dev) = &dev {
+        println!("\n*** DEVELOPMENT ISSUER running in-process at {dev_issuer} — for local testing only ***\n");
+        println!("{}", dev.curl_lines(&base, &audience));
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let authenticator = {
         let _guard = runtime.enter();
         Authenticator::builder(config).build().unwrap_or_else(|e| {
@@ -77,20 +85,6 @@ fn main() {
             std::process::exit(1);
         })
     };
-    let address = format!("127.0.0.1:{}", args.port);
-    let base = format!("http://{address}");
-    let std_listener = std::net::TcpListener::bind(&address).unwrap_or_else(|e| {
-        eprintln!("cannot listen on {address}: {e}");
-        std::process::exit(1);
-    });
-    std_listener
-        .set_nonblocking(true)
-        .expect("non-blocking listener");
-    println!("Protected API ({:?}) listening on {base}", args.framework);
-    if let Some(dev) = &dev {
-        println!("\n*** DEVELOPMENT ISSUER running in-process at {DEV_ISSUER} — for local testing only ***\n");
-        println!("{}", dev.curl_lines(&base, &audience));
-    }
     let result = match args.framework {
         Framework::Axum => runtime.block_on(async {
             apps::axum::serve(
