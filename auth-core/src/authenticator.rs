@@ -686,11 +686,7 @@ impl Authenticator {
             _ => {}
         }
         if kind == TokenKind::Agent {
-            for name in config.agent_required_claims() {
-                if claims.get(name).is_none_or(Value::is_null) {
-                    return Err(AuthError::MissingClaim(Cow::Owned(name.clone())));
-                }
-            }
+            require_present(claims, config.agent_required_claims())?;
         }
         Ok(())
     }
@@ -702,11 +698,7 @@ impl Authenticator {
         kind: TokenKind,
     ) -> Result<(), AuthError> {
         let config = &self.inner.config;
-        for name in config.required_claims() {
-            if claims.get(name).is_none_or(Value::is_null) {
-                return Err(AuthError::MissingClaim(Cow::Owned(name.clone())));
-            }
-        }
+        require_present(claims, config.required_claims())?;
         let now = self.inner.clock.now_unix();
         let leeway = i64::try_from(config.leeway_seconds()).unwrap_or(i64::MAX);
         // Fractions round toward refusal: `exp` down, `nbf` and `iat` up.
@@ -782,6 +774,17 @@ impl Authenticator {
             }
         }
         Ok(())
+    }
+}
+
+/// Every one of `names` present and not `null`.
+fn require_present(claims: &Map<String, Value>, names: &[String]) -> Result<(), AuthError> {
+    match names
+        .iter()
+        .find(|name| claims.get(name.as_str()).is_none_or(Value::is_null))
+    {
+        Some(name) => Err(AuthError::MissingClaim(Cow::Owned(name.clone()))),
+        None => Ok(()),
     }
 }
 
