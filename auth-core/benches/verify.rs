@@ -1,5 +1,6 @@
-//! Verification cost: portcullis's whole pipeline against a bare signature check and against
-//! jsonwebtoken 11 (aws-lc backend). Medians of batched runs; compare ratios within one run.
+//! Verification cost: portcullis's whole pipeline against a bare signature check of the same
+//! token (the floor) and against jsonwebtoken 11 (aws-lc backend), measured in interleaved
+//! rounds so that host noise hits all of them alike. Medians; compare within one run.
 //!
 //! `cargo bench -p portcullis-core --bench verify`
 
@@ -8,25 +9,34 @@ use portcullis_core::{Algorithm, AuthConfig, Authenticator, KeyLookup, KeySet, S
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-const BATCH: u32 = 200;
-const BATCHES: usize = 31;
+const BATCH: u32 = 50;
+const BATCHES: usize = 101;
 
-/// Median time per operation, in microseconds.
-fn median_us(mut op: impl FnMut()) -> f64 {
-    for _ in 0..BATCH {
-        op(); // warm-up
+/// Median time per operation of each of `ops`, in microseconds, measured in interleaved
+/// rounds (one batch of each per round), so that host noise hits all of them alike.
+fn interleaved_us(ops: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    for op in ops.iter_mut() {
+        for _ in 0..BATCH {
+            op(); // warm-up
+        }
     }
-    let mut samples: Vec<Duration> = (0..BATCHES)
-        .map(|_| {
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(BATCHES); ops.len()];
+    for _ in 0..BATCHES {
+        for (op, samples) in ops.iter_mut().zip(samples.iter_mut()) {
             let start = Instant::now();
             for _ in 0..BATCH {
                 op();
             }
-            start.elapsed() / BATCH
+            samples.push(start.elapsed() / BATCH);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort();
+            s[BATCHES / 2].as_secs_f64() * 1e6
         })
-        .collect();
-    samples.sort();
-    samples[BATCHES / 2].as_secs_f64() * 1e6
+        .collect()
 }
 
 fn main() {
@@ -58,8 +68,8 @@ fn main() {
     let set = KeySet::from_jwks(&jwks).expect("jwks");
 
     println!(
-        "{:<8} {:>14} {:>16} {:>18} {:>10} {:>16}",
-        "alg", "raw verify µs", "portcullis µs", "jsonwebtoken µs", "overhead", "cache hit µs"
+        "{:<8} {:>12} {:>14} {:>10} {:>12} {:>16} {:>13}",
+        "alg", "floor µs", "portcullis µs", "overhead", "ratio", "jsonwebtoken µs", "cache hit µs"
     );
     for key in &keys {
         let token = TokenBuilder::new(key)
@@ -70,47 +80,80 @@ fn main() {
             .claim("email", serde_json::json!("user@example.com"))
             .lifetime(3600)
             .sign();
-        let (input, sig) = token.rsplit_once('.').expect("jws");
-        let sig = {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(sig)
-                .expect("b64")
-        };
         let alg = key.algorithm();
+        let (input, sig) = split(&token);
         let KeyLookup::Found(verifying) = set.find(Some(key.kid()), alg) else {
             panic!("key")
         };
-        let raw = median_us(|| {
-            assert!(verifying.verify(alg, black_box(input.as_bytes()), black_box(&sig)))
-        });
-        let ours = median_us(|| {
+        let mut raw =
+            || assert!(verifying.verify(alg, black_box(input.as_bytes()), black_box(&sig)));
+        let mut ours = || {
             runtime.block_on(async {
                 black_box(auth.verify_token(black_box(&token)).await.expect("valid"))
             });
-        });
-        let jwt = jsonwebtoken_us(key, &token);
-        let hit = median_us(|| {
+        };
+        let mut hit = || {
             runtime.block_on(async {
                 black_box(cached.verify_token(black_box(&token)).await.expect("valid"))
             });
-        });
+        };
+        let jwt = jsonwebtoken_setup(key);
+        let mut jwt_op = || {
+            if let Some((decoding, validation)) = &jwt {
+                black_box(
+                    jsonwebtoken::decode::<serde_json::Value>(
+                        black_box(&token),
+                        decoding,
+                        validation,
+                    )
+                    .expect("valid"),
+                );
+            }
+        };
+        let m = interleaved_us(&mut [&mut raw, &mut ours, &mut jwt_op, &mut hit]);
         println!(
-            "{:<8} {:>14.1} {:>16.1} {:>18} {:>9.2}x {:>16.2}",
+            "{:<8} {:>12.1} {:>14.1} {:>8.1}µs {:>11.2}x {:>16} {:>13.2}",
             alg.as_str(),
-            raw,
-            ours,
-            jwt.map_or("-".to_owned(), |v| format!("{v:.1}")),
-            ours / raw,
-            hit
+            m[0],
+            m[1],
+            m[1] - m[0],
+            m[1] / m[0],
+            if jwt.is_some() {
+                format!("{:.1}", m[2])
+            } else {
+                "-".to_owned()
+            },
+            m[3]
         );
     }
-    roles_rows(&runtime, &auth, &keys[2]);
+    roles_rows(&runtime, &auth, &set, &keys[2]);
 }
 
-/// Verification cost over the number of roles a token carries (EdDSA): flat, not quadratic.
-fn roles_rows(runtime: &tokio::runtime::Runtime, auth: &Authenticator, key: &TestKey) {
-    println!("\n{:<8} {:>16}", "roles", "portcullis µs");
+/// The signing input and the decoded signature of a compact JWS.
+fn split(token: &str) -> (&str, Vec<u8>) {
+    use base64::Engine;
+    let (input, sig) = token.rsplit_once('.').expect("jws");
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .expect("b64");
+    (input, sig)
+}
+
+/// Verification cost over the number of roles a token carries (EdDSA), beside the signature
+/// check of the same token: the overhead must not grow faster than the token's bytes.
+fn roles_rows(
+    runtime: &tokio::runtime::Runtime,
+    auth: &Authenticator,
+    set: &KeySet,
+    key: &TestKey,
+) {
+    println!(
+        "\n{:<8} {:>10} {:>12} {:>14} {:>10}",
+        "roles", "token B", "floor µs", "portcullis µs", "overhead"
+    );
+    let KeyLookup::Found(verifying) = set.find(Some(key.kid()), key.algorithm()) else {
+        panic!("key")
+    };
     for n in [1usize, 100, 1000] {
         let roles: Vec<String> = (0..n).map(|i| format!("role-{i}")).collect();
         let token = TokenBuilder::new(key)
@@ -120,17 +163,30 @@ fn roles_rows(runtime: &tokio::runtime::Runtime, auth: &Authenticator, key: &Tes
             .claim("roles", serde_json::json!(roles))
             .lifetime(3600)
             .sign();
-        let us = median_us(|| {
+        let (input, sig) = split(&token);
+        let alg = key.algorithm();
+        let mut raw =
+            || assert!(verifying.verify(alg, black_box(input.as_bytes()), black_box(&sig)));
+        let mut ours = || {
             runtime.block_on(async {
                 black_box(auth.verify_token(black_box(&token)).await.expect("valid"))
             });
-        });
-        println!("{n:<8} {us:>16.1}");
+        };
+        let m = interleaved_us(&mut [&mut raw, &mut ours]);
+        println!(
+            "{n:<8} {:>10} {:>12.1} {:>14.1} {:>8.1}µs",
+            token.len(),
+            m[0],
+            m[1],
+            m[1] - m[0]
+        );
     }
 }
 
-/// jsonwebtoken 11 `decode` with a `DecodingKey` made once (RS256 and ES256).
-fn jsonwebtoken_us(key: &TestKey, token: &str) -> Option<f64> {
+/// jsonwebtoken 11 with a `DecodingKey` made once.
+fn jsonwebtoken_setup(
+    key: &TestKey,
+) -> Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)> {
     let jwk = key.jwk();
     let (decoding, alg) = match key.algorithm() {
         Algorithm::RS256 => (
@@ -143,15 +199,14 @@ fn jsonwebtoken_us(key: &TestKey, token: &str) -> Option<f64> {
                 .ok()?,
             jsonwebtoken::Algorithm::ES256,
         ),
+        Algorithm::EdDSA => (
+            jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str()?).ok()?,
+            jsonwebtoken::Algorithm::EdDSA,
+        ),
         _ => return None,
     };
     let mut validation = jsonwebtoken::Validation::new(alg);
     validation.set_audience(&["api"]);
     validation.set_issuer(&["https://issuer.bench"]);
-    Some(median_us(|| {
-        black_box(
-            jsonwebtoken::decode::<serde_json::Value>(black_box(token), &decoding, &validation)
-                .expect("valid"),
-        );
-    }))
+    Some((decoding, validation))
 }

@@ -593,9 +593,10 @@ impl Authenticator {
             return Err(AuthError::UnsupportedCritical);
         }
         let key = self.find_key(jws.kid.as_deref(), alg).await?;
-        let signature =
-            decode_segment(jws.signature_b64).ok_or(AuthError::Malformed(Malformed::Base64))?;
-        if !key.verify(alg, jws.signing_input.as_bytes(), &signature) {
+        let (mut buf, mut heap) = ([0u8; 512], Vec::new());
+        let signature = crate::b64::decode_segment_buffered(jws.signature_b64, &mut buf, &mut heap)
+            .ok_or(AuthError::Malformed(Malformed::Base64))?;
+        if !key.verify(alg, jws.signing_input.as_bytes(), signature) {
             return Err(AuthError::BadSignature);
         }
         let payload =
@@ -702,8 +703,20 @@ impl Authenticator {
         let now = self.inner.clock.now_unix();
         let leeway = i64::try_from(config.leeway_seconds()).unwrap_or(i64::MAX);
         // Fractions round toward refusal: `exp` down, `nbf` and `iat` up.
-        let time = |name: &str, rounding: Rounding| -> Result<Option<i64>, AuthError> {
-            match claims.get(name) {
+        // The registered claims, found in one pass over the members (no hashing per name).
+        let (mut exp, mut nbf, mut iat, mut iss, mut aud) = (None, None, None, None, None);
+        for (name, value) in claims {
+            match name.as_str() {
+                "exp" => exp = Some(value),
+                "nbf" => nbf = Some(value),
+                "iat" => iat = Some(value),
+                "iss" => iss = Some(value),
+                "aud" => aud = Some(value),
+                _ => {}
+            }
+        }
+        let time = |value: Option<&Value>, rounding: Rounding| -> Result<Option<i64>, AuthError> {
+            match value {
                 None | Some(Value::Null) => Ok(None),
                 Some(v) => numeric_date(v, rounding)
                     .map(Some)
@@ -711,22 +724,22 @@ impl Authenticator {
             }
         };
         let exp =
-            time("exp", Rounding::Down)?.ok_or(AuthError::MissingClaim(Cow::Borrowed("exp")))?;
+            time(exp, Rounding::Down)?.ok_or(AuthError::MissingClaim(Cow::Borrowed("exp")))?;
         // Saturating: a huge `exp` or `leeway` must not wrap around (jsonwebtoken regression).
         if now >= exp.saturating_add(leeway) {
             return Err(AuthError::Expired);
         }
-        if let Some(nbf) = time("nbf", Rounding::Up)? {
+        if let Some(nbf) = time(nbf, Rounding::Up)? {
             if nbf > now.saturating_add(leeway) {
                 return Err(AuthError::NotYetValid);
             }
         }
-        if let Some(iat) = time("iat", Rounding::Up)? {
+        if let Some(iat) = time(iat, Rounding::Up)? {
             if iat > now.saturating_add(leeway) {
                 return Err(AuthError::IssuedInFuture);
             }
         }
-        match claims.get("iss") {
+        match iss {
             None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("iss"))),
             Some(Value::String(iss)) if iss == config.issuer() => {}
             Some(Value::String(iss))
@@ -743,7 +756,7 @@ impl Authenticator {
             }
             Some(_) => return Err(AuthError::WrongIssuer),
         }
-        let audience_ok = match claims.get("aud") {
+        let audience_ok = match aud {
             None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("aud"))),
             Some(Value::String(aud)) => config.audiences().iter().any(|a| a == aud),
             Some(Value::Array(auds)) => {
@@ -781,7 +794,7 @@ impl Authenticator {
 fn require_present(claims: &Map<String, Value>, names: &[String]) -> Result<(), AuthError> {
     match names
         .iter()
-        .find(|name| claims.get(name.as_str()).is_none_or(Value::is_null))
+        .find(|name| crate::strict_json::member(claims, name).is_none_or(Value::is_null))
     {
         Some(name) => Err(AuthError::MissingClaim(Cow::Owned(name.clone()))),
         None => Ok(()),

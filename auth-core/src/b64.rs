@@ -18,6 +18,23 @@ pub(crate) fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(segment).ok()
 }
 
+/// A JWS segment decoded into `buf` when it fits (signatures up to RSA-4096's), else onto
+/// the heap; same rules as [`decode_segment`].
+pub(crate) fn decode_segment_buffered<'b>(
+    segment: &str,
+    buf: &'b mut [u8; 512],
+    heap: &'b mut Vec<u8>,
+) -> Option<&'b [u8]> {
+    match URL_SAFE_NO_PAD.decode_slice(segment, buf) {
+        Ok(n) => Some(&buf[..n]),
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            *heap = decode_segment(segment)?;
+            Some(heap)
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => None,
+    }
+}
+
 /// A JWK member (`n`, `e`, `x`, `y`, `pub`).
 pub(crate) fn decode_member(member: &str) -> Option<Vec<u8>> {
     LENIENT.decode(member).ok()

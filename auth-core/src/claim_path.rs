@@ -93,15 +93,19 @@ impl ClaimPath {
 
     /// The value at this path, if any.
     pub fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        use crate::strict_json::member;
         if !self.quoted {
-            if let Some(v) = claims.get(&self.raw) {
+            if let Some(v) = member(claims, &self.raw) {
                 return Some(v);
+            }
+            if self.segments.len() == 1 {
+                return None;
             }
         }
         let (first, rest) = self.segments.split_first()?;
-        let mut current = claims.get(first)?;
+        let mut current = member(claims, first)?;
         for segment in rest {
-            current = current.as_object()?.get(segment)?;
+            current = member(current.as_object()?, segment)?;
         }
         Some(current)
     }

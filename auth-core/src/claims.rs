@@ -48,7 +48,7 @@ impl TokenClaims {
         algorithm: Option<Algorithm>,
         token_type: Option<String>,
     ) -> Self {
-        let audiences = match raw.get("aud") {
+        let audiences = match crate::strict_json::member(&raw, "aud") {
             Some(Value::String(s)) => vec![s.clone()],
             Some(Value::Array(items)) => items
                 .iter()
@@ -68,11 +68,11 @@ impl TokenClaims {
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
-        self.0.raw.get(name).and_then(Value::as_str)
+        crate::strict_json::member(&self.0.raw, name).and_then(Value::as_str)
     }
 
     fn time_claim(&self, name: &str, rounding: Rounding) -> Option<i64> {
-        numeric_date(self.0.raw.get(name)?, rounding)
+        numeric_date(crate::strict_json::member(&self.0.raw, name)?, rounding)
     }
 
     /// `sub`: the subject (user or client id).

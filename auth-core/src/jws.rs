@@ -1,10 +1,8 @@
 //! Reading bearer credentials and the JWS compact serialization, before any key is touched.
 
 use crate::algorithm::Algorithm;
-use crate::b64::decode_segment;
 use crate::error::{AuthError, Malformed};
 use serde::Deserialize;
-use serde_json::Value;
 
 /// The `Authorization` header(s) of a request, as the adapter received them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,26 +118,73 @@ fn is_token68(s: &str) -> bool {
     !body.is_empty() && body.bytes().all(|b| TOKEN68[usize::from(b)])
 }
 
-/// The JOSE header members portcullis reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately
-/// absent: nothing in a token ever chooses where its key comes from.
-#[derive(Deserialize)]
+/// The JOSE header members portcullis reads, read in one pass with every member name checked
+/// for duplicates. `jku`, `x5u`, `jwk` and `x5c` are deliberately not read: nothing in a
+/// token ever chooses where its key comes from.
 struct RawHeader {
-    alg: String,
+    /// `None`: a name portcullis does not know (`none` included).
+    alg: Option<Algorithm>,
     kid: Option<String>,
     typ: Option<String>,
     /// Present at all, `null` included, counts: RFC 7515 §4.1.11 allows only a non-empty
     /// array, and portcullis understands no extension anyway.
-    #[serde(default, deserialize_with = "present")]
-    crit: Option<Value>,
+    has_crit: bool,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+impl<'de> Deserialize<'de> for RawHeader {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> serde::de::Visitor<'de> for HeaderVisitor {
+    type Value = RawHeader;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+        use serde::de::Error;
+        let mut seen: Vec<crate::strict_json::Name<'de>> = Vec::with_capacity(8);
+        let (mut alg, mut kid, mut typ, mut has_crit) = (None, None, None, false);
+        while let Some(name) = map.next_key::<crate::strict_json::Name<'de>>()? {
+            if seen.contains(&name) {
+                return Err(A::Error::custom("duplicate member name"));
+            }
+            match &*name {
+                "alg" => {
+                    let name = map.next_value::<crate::strict_json::Name<'de>>()?;
+                    alg = Some(name.parse::<Algorithm>().ok());
+                }
+                "kid" => kid = map.next_value::<Option<String>>()?,
+                "typ" => typ = map.next_value::<Option<String>>()?,
+                "crit" => {
+                    map.next_value::<crate::strict_json::Strict>()?;
+                    has_crit = true;
+                }
+                // Read strictly all the same: a duplicate name at any depth is refused.
+                _ => {
+                    map.next_value::<crate::strict_json::Strict>()?;
+                }
+            }
+            seen.push(name);
+        }
+        Ok(RawHeader {
+            alg: alg.ok_or_else(|| A::Error::missing_field("alg"))?,
+            kid,
+            typ,
+            has_crit,
+        })
+    }
 }
 
 /// A compact JWS split and its header decoded; payload and signature still encoded.
 pub(crate) struct CompactJws<'t> {
-    pub(crate) alg_name: String,
+    /// The header's algorithm, if portcullis knows it (`none` never is).
+    pub(crate) alg: Option<Algorithm>,
     pub(crate) kid: Option<String>,
     pub(crate) typ: Option<String>,
     pub(crate) has_crit: bool,
@@ -162,19 +207,18 @@ impl<'t> CompactJws<'t> {
         if header_b64.is_empty() {
             return Err(malformed(Malformed::SegmentCount));
         }
-        let header_json = decode_segment(header_b64).ok_or(malformed(Malformed::Base64))?;
-        // A JSON object (RFC 7515 §4), every member named once: read strictly first, so an
-        // array that a struct deserializer would take positionally is refused.
-        let header = crate::strict_json::object_without_duplicates(&header_json)
-            .ok_or(malformed(Malformed::Header))?;
-        let header = RawHeader::deserialize(Value::Object(header))
-            .map_err(|_| malformed(Malformed::Header))?;
+        let (mut buf, mut heap) = ([0u8; 512], Vec::new());
+        let header_json = crate::b64::decode_segment_buffered(header_b64, &mut buf, &mut heap)
+            .ok_or(malformed(Malformed::Base64))?;
+        // A JSON object (RFC 7515 §4), every member named once, at any depth.
+        let header: RawHeader =
+            serde_json::from_slice(header_json).map_err(|_| malformed(Malformed::Header))?;
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
         Ok(Self {
-            alg_name: header.alg,
+            alg: header.alg,
             kid: header.kid,
             typ: header.typ,
-            has_crit: header.crit.is_some(),
+            has_crit: header.has_crit,
             signing_input,
             payload_b64,
             signature_b64,
@@ -183,7 +227,7 @@ impl<'t> CompactJws<'t> {
 
     /// The header's algorithm, if portcullis knows it (`none` never is).
     pub(crate) fn algorithm(&self) -> Option<Algorithm> {
-        self.alg_name.parse().ok()
+        self.alg
     }
 }
 

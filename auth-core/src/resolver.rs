@@ -124,13 +124,27 @@ fn collect(paths: &[ClaimPath], claims: &Map<String, Value>, split_strings: bool
             _ => {}
         }
     }
+    found.retain(|s| !s.is_empty());
+    if found.len() <= SMALL {
+        // A handful: a scan of what is kept so far beats hashing.
+        let mut out: Vec<String> = Vec::with_capacity(found.len());
+        for s in found {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_owned());
+            }
+        }
+        return out;
+    }
     let mut seen: HashSet<&str> = HashSet::with_capacity(found.len());
     found
         .into_iter()
-        .filter(|s| !s.is_empty() && seen.insert(s))
+        .filter(|s| seen.insert(s))
         .map(str::to_owned)
         .collect()
 }
+
+/// Up to this many values, deduplication scans instead of hashing (at most 120 comparisons).
+const SMALL: usize = 16;
 
 fn dedup(items: Vec<String>) -> Vec<String> {
     let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
