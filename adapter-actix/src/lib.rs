@@ -173,9 +173,13 @@ impl Gate {
 
 fn credentials(request: &ServiceRequest) -> RequestCredentials<'_> {
     let headers = request.headers();
-    let header =
-        |name| AuthorizationHeader::from_values(headers.get_all(name).map(|v| v.as_bytes()));
-    RequestCredentials::new(header(AUTHORIZATION.as_str()), header(AGENT_AUTHORIZATION))
+    // Looked up by `HeaderName` (no parsing of the name per request).
+    static AGENT: actix_web::http::header::HeaderName =
+        actix_web::http::header::HeaderName::from_static(AGENT_AUTHORIZATION);
+    let header = |name: &actix_web::http::header::HeaderName| {
+        AuthorizationHeader::from_values(headers.get_all(name).map(|v| v.as_bytes()))
+    };
+    RequestCredentials::new(header(&AUTHORIZATION), header(&AGENT))
 }
 
 /// The authenticator of the gate that let this request in, for markers created without one.

@@ -146,10 +146,12 @@ impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
 
 fn credentials<B>(request: &http::Request<B>) -> RequestCredentials<'_> {
     let headers = request.headers();
-    let header = |name| {
+    // Looked up by `HeaderName` (no parsing of the name per request).
+    static AGENT: http::HeaderName = http::HeaderName::from_static(AGENT_AUTHORIZATION);
+    let header = |name: &http::HeaderName| {
         AuthorizationHeader::from_values(headers.get_all(name).iter().map(HeaderValue::as_bytes))
     };
-    RequestCredentials::new(header(AUTHORIZATION.as_str()), header(AGENT_AUTHORIZATION))
+    RequestCredentials::new(header(&AUTHORIZATION), header(&AGENT))
 }
 
 /// An [`AuthError`] raised by the handler (carried by [`AuthRejection`]) is answered as the

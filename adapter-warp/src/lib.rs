@@ -271,7 +271,9 @@ impl Protected {
     {
         let outcome = {
             let headers = request.headers();
-            let header = |name| {
+            // Looked up by `HeaderName` (no parsing of the name per request).
+            static AGENT: http::HeaderName = http::HeaderName::from_static(AGENT_AUTHORIZATION);
+            let header = |name: &http::HeaderName| {
                 AuthorizationHeader::from_values(
                     headers.get_all(name).iter().map(HeaderValue::as_bytes),
                 )
@@ -280,8 +282,8 @@ impl Protected {
             // and only `requires_agent_scope` markers look at it.
             self.authenticator
                 .authenticate_request(RequestCredentials::new(
-                    header(AUTHORIZATION.as_str()),
-                    header(AGENT_AUTHORIZATION),
+                    header(&AUTHORIZATION),
+                    header(&AGENT),
                 ))
                 .await
         };

@@ -8,7 +8,9 @@ use crate::claims::{numeric_date, Rounding, TokenClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
 use crate::error::{AuthError, ErrorResponse, Malformed};
-use crate::jws::{bearer_token, AuthorizationHeader, CompactJws, RequestCredentials};
+use crate::jws::{
+    bearer_credential, check_token68, AuthorizationHeader, CompactJws, RequestCredentials,
+};
 use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
 use crate::policy::Requirement;
 use crate::resolver::{ClaimPathResolver, RoleResolver};
@@ -385,8 +387,8 @@ impl Authenticator {
     ) -> Result<AgentClaims, AuthError> {
         let max = self.inner.config.max_token_bytes();
         if let (Ok(user), Ok(agent)) = (
-            bearer_token(credentials.authorization, max),
-            bearer_token(credentials.agent_authorization, max),
+            bearer_credential(credentials.authorization, max),
+            bearer_credential(credentials.agent_authorization, max),
         ) {
             // Compared by what was signed, not by the whole string: an ECDSA signature can
             // be re-encoded (s into n - s) by anyone, making a second valid token of the
@@ -425,7 +427,7 @@ impl Authenticator {
         &self,
         header: AuthorizationHeader<'_>,
     ) -> Result<AgentClaims, AuthError> {
-        let verified = match bearer_token(header, self.inner.config.max_token_bytes()) {
+        let verified = match bearer_credential(header, self.inner.config.max_token_bytes()) {
             Ok(token) => self.verify(token, TokenKind::Agent).await,
             Err(e) => {
                 log_rejection(&e, None);
@@ -447,7 +449,7 @@ impl Authenticator {
         &self,
         authorization: impl Into<AuthorizationHeader<'h>>,
     ) -> Result<TokenClaims, AuthError> {
-        let token = bearer_token(authorization.into(), self.inner.config.max_token_bytes())
+        let token = bearer_credential(authorization.into(), self.inner.config.max_token_bytes())
             .inspect_err(|e| log_rejection(e, None))?;
         self.verify_token(token).await
     }
@@ -467,6 +469,7 @@ impl Authenticator {
                 return Ok(claims);
             }
         }
+        check_token68(token).inspect_err(|e| log_rejection(e, None))?;
         let jws = CompactJws::parse(token).inspect_err(|e| log_rejection(e, None))?;
         match self.verify_jws(&jws, kind).await {
             Ok((claims, key)) => {
