@@ -43,8 +43,27 @@ struct Args {
 struct Target {
     name: &'static str,
     addr: SocketAddr,
-    /// Whether it checks tokens (a 200 is then proof of a verified caller).
-    authenticated: bool,
+    /// The server's own threads (Linux thread ids), whose CPU time is its cost.
+    threads: Vec<u32>,
+}
+
+impl Target {
+    /// Starts a server and notes the threads it started.
+    fn start(name: &'static str, start: impl FnOnce() -> SocketAddr) -> Self {
+        let before = cpu::threads();
+        let addr = start();
+        // Let the server spawn its workers (actix does so when it starts running).
+        std::thread::sleep(Duration::from_millis(300));
+        let threads = cpu::threads()
+            .into_iter()
+            .filter(|t| !before.contains(t))
+            .collect();
+        Self {
+            name,
+            addr,
+            threads,
+        }
+    }
 }
 
 /// What one round of one target measured.
@@ -53,6 +72,8 @@ struct Sample {
     rps: f64,
     p50_us: f64,
     p99_us: f64,
+    /// Server CPU time per request (all of the server's threads), in microseconds.
+    cpu_us: f64,
 }
 
 fn main() {
@@ -80,43 +101,21 @@ fn main() {
         .sign();
 
     let targets = vec![
-        Target {
-            name: "axum, no auth",
-            addr: servers::axum_baseline(),
-            authenticated: false,
-        },
-        Target {
-            name: "axum + portcullis, cache",
-            addr: servers::axum(authenticator(true)),
-            authenticated: true,
-        },
-        Target {
-            name: "axum + portcullis, no cache",
-            addr: servers::axum(authenticator(false)),
-            authenticated: true,
-        },
-        Target {
-            name: "actix, no auth",
-            addr: servers::actix_baseline(),
-            authenticated: false,
-        },
-        Target {
-            name: "actix + portcullis, cache",
-            addr: servers::actix(authenticator(true)),
-            authenticated: true,
-        },
-        Target {
-            name: "warp, no auth",
-            addr: servers::warp_baseline(),
-            authenticated: false,
-        },
-        Target {
-            name: "warp + portcullis, cache",
-            addr: servers::warp(authenticator(true)),
-            authenticated: true,
-        },
+        Target::start("axum, no auth", servers::axum_baseline),
+        Target::start("axum + portcullis, cache", || servers::axum(authenticator(true))),
+        Target::start("axum + portcullis, no cache", || {
+            servers::axum(authenticator(false))
+        }),
+        Target::start("actix, no auth", servers::actix_baseline),
+        Target::start("actix + portcullis, cache", || {
+            servers::actix(authenticator(true))
+        }),
+        Target::start("warp, no auth", servers::warp_baseline),
+        Target::start("warp + portcullis, cache", || servers::warp(authenticator(true))),
     ];
 
+    // The generator on its own core, as `wrk` would be on another CPU.
+    pin(servers::SERVER_CORE + 1);
     let targets: Vec<Target> = match &args.only {
         Some(only) => targets
             .into_iter()
@@ -154,22 +153,28 @@ fn main() {
 
     let medians: Vec<Sample> = samples.iter().map(|s| median(s)).collect();
     println!(
-        "\n{:<30} {:>10} {:>10} {:>10}",
-        "target (GET /api/me)", "req/s", "p50 µs", "p99 µs"
+        "\n{:<30} {:>10} {:>10} {:>10} {:>16}",
+        "target (GET /api/me)", "req/s", "p50 µs", "p99 µs", "server CPU µs/req"
     );
     for (target, m) in targets.iter().zip(&medians) {
         println!(
-            "{:<30} {:>10.0} {:>10.0} {:>10.0}",
-            target.name, m.rps, m.p50_us, m.p99_us
+            "{:<30} {:>10.0} {:>10.0} {:>10.0} {:>16.2}",
+            target.name, m.rps, m.p50_us, m.p99_us, m.cpu_us
         );
     }
+    let cpu = |name: &str| {
+        targets
+            .iter()
+            .position(|t| t.name == name)
+            .map_or(f64::NAN, |i| medians[i].cpu_us)
+    };
     let rps = |name: &str| {
         targets
             .iter()
             .position(|t| t.name == name)
             .map_or(f64::NAN, |i| medians[i].rps)
     };
-    println!("\nratios (req/s, medians of this run):");
+    println!("\nratios (medians of this run): req/s, and server CPU per request (no auth / auth)");
     for (with, without) in [
         ("axum + portcullis, cache", "axum, no auth"),
         ("axum + portcullis, no cache", "axum, no auth"),
@@ -177,8 +182,9 @@ fn main() {
         ("warp + portcullis, cache", "warp, no auth"),
     ] {
         println!(
-            "  {with:<30} / {without:<16} {:>6.2}",
-            rps(with) / rps(without)
+            "  {with:<30} / {without:<16} {:>6.2} {:>8.2}",
+            rps(with) / rps(without),
+            cpu(without) / cpu(with)
         );
     }
     let adapters = [
@@ -195,6 +201,15 @@ fn main() {
     );
 }
 
+/// Pins the calling thread to `core` where the machine has it (a best effort: unpinned
+/// otherwise, and the numbers are noisier).
+fn pin(core: usize) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(id) = cores.get(core % cores.len().max(1)) {
+        core_affinity::set_for_current(*id);
+    }
+}
+
 fn median(samples: &[Sample]) -> Sample {
     let pick = |f: fn(&Sample) -> f64| {
         let mut v: Vec<f64> = samples.iter().map(f).collect();
@@ -205,6 +220,7 @@ fn median(samples: &[Sample]) -> Sample {
         rps: pick(|s| s.rps),
         p50_us: pick(|s| s.p50_us),
         p99_us: pick(|s| s.p99_us),
+        cpu_us: pick(|s| s.cpu_us),
     }
 }
 
@@ -220,6 +236,7 @@ async fn drive(
         target.addr
     )
     .into_bytes();
+    let cpu_before = cpu::time_ns(&target.threads);
     let deadline = Instant::now() + duration;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections {
@@ -234,16 +251,17 @@ async fn drive(
         latencies.append(&mut one);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_ns = cpu::time_ns(&target.threads).saturating_sub(cpu_before);
     if latencies.is_empty() {
         return Err(std::io::Error::other("no request completed"));
     }
-    let _ = target.authenticated;
     latencies.sort_unstable();
     let at = |q: f64| f64::from(latencies[((latencies.len() - 1) as f64 * q) as usize]);
     Ok(Sample {
         rps: latencies.len() as f64 / elapsed,
         p50_us: at(0.50),
         p99_us: at(0.99),
+        cpu_us: cpu_ns as f64 / 1e3 / latencies.len() as f64,
     })
 }
 
@@ -307,9 +325,38 @@ async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut [u8]) -> st
     Ok(())
 }
 
+/// CPU time of threads of this process (Linux `/proc`; zero elsewhere).
+mod cpu {
+    /// The ids of this process's threads.
+    pub(super) fn threads() -> Vec<u32> {
+        std::fs::read_dir("/proc/self/task")
+            .map(|dir| {
+                dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The CPU time the threads have run, in nanoseconds (`schedstat`'s first field).
+    pub(super) fn time_ns(threads: &[u32]) -> u64 {
+        threads
+            .iter()
+            .filter_map(|t| {
+                std::fs::read_to_string(format!("/proc/self/task/{t}/schedstat"))
+                    .ok()?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+}
+
 /// The servers, each on its own thread with a one-worker runtime.
 mod servers {
     use super::apps;
+    use portcullis_examples::services;
     use actix_web::{web, App, HttpResponse, HttpServer};
     use axum::routing::get;
     use axum::Json;
@@ -317,6 +364,9 @@ mod servers {
     use portcullis_core::Authenticator;
     use std::net::{SocketAddr, TcpListener};
     use warp::Filter;
+
+    /// Every server runs on this core; the load generator on the next.
+    pub(super) const SERVER_CORE: usize = 0;
 
     /// The body `/api/me` answers without auth: the same shape as the real one.
     fn fixed_profile() -> serde_json::Value {
@@ -340,6 +390,7 @@ mod servers {
     {
         let (std_listener, addr) = listener();
         std::thread::spawn(move || {
+            super::pin(SERVER_CORE);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -352,9 +403,18 @@ mod servers {
         addr
     }
 
+    /// The same application without auth: the same routes and handlers, `/api/me` answering
+    /// the profile it would answer for the benchmark's caller.
     pub(super) fn axum_baseline() -> SocketAddr {
         on_tokio_thread(|listener| async move {
-            let app = axum::Router::new().route("/api/me", get(|| async { Json(fixed_profile()) }));
+            let app = axum::Router::new()
+                .route("/api/me", get(|| async { Json(fixed_profile()) }))
+                .route("/api/admin/stats", get(|| async { Json(services::admin_stats()) }))
+                .route(
+                    "/api/editor/drafts",
+                    get(|| async { Json(services::editor_drafts()) }),
+                )
+                .route("/api/health", get(|| async { Json(services::health()) }));
             let _ = axum::serve(listener, app).await;
         })
     }
@@ -367,10 +427,22 @@ mod servers {
 
     pub(super) fn warp_baseline() -> SocketAddr {
         on_tokio_thread(|listener| async move {
+            let health = warp::path!("api" / "health")
+                .and(warp::get())
+                .map(|| warp::reply::json(&services::health()));
             let me = warp::path!("api" / "me")
                 .and(warp::get())
                 .map(|| warp::reply::json(&fixed_profile()));
-            warp::serve(me).incoming(listener).run().await;
+            let stats = warp::path!("api" / "admin" / "stats")
+                .and(warp::get())
+                .map(|| warp::reply::json(&services::admin_stats()));
+            let drafts = warp::path!("api" / "editor" / "drafts")
+                .and(warp::get())
+                .map(|| warp::reply::json(&services::editor_drafts()));
+            warp::serve(health.or(me).or(stats).or(drafts))
+                .incoming(listener)
+                .run()
+                .await;
         })
     }
 
@@ -387,6 +459,8 @@ mod servers {
     {
         let (std_listener, addr) = listener();
         std::thread::spawn(move || {
+            // actix's worker and accept threads inherit this thread's core.
+            super::pin(SERVER_CORE);
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || App::new().configure(app.clone()))
                     .workers(1)
@@ -401,8 +475,20 @@ mod servers {
     pub(super) fn actix_baseline() -> SocketAddr {
         on_actix_thread(|cfg| {
             cfg.route(
+                "/api/health",
+                web::get().to(|| async { HttpResponse::Ok().json(services::health()) }),
+            )
+            .route(
                 "/api/me",
                 web::get().to(|| async { HttpResponse::Ok().json(fixed_profile()) }),
+            )
+            .route(
+                "/api/admin/stats",
+                web::get().to(|| async { HttpResponse::Ok().json(services::admin_stats()) }),
+            )
+            .route(
+                "/api/editor/drafts",
+                web::get().to(|| async { HttpResponse::Ok().json(services::editor_drafts()) }),
             );
         })
     }
