@@ -171,7 +171,27 @@ impl Gate {
     }
 }
 
-fn credentials(request: &ServiceRequest) -> RequestCredentials<'_> {
+/// The parts of an actix-web request where a configured token source can be.
+struct SourceParts<'a>(&'a actix_web::http::header::HeaderMap, &'a str);
+
+impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        self.0.get_all(name).map(|v| v.as_bytes())
+    }
+    fn query(&self) -> Option<&'a str> {
+        Some(self.1)
+    }
+}
+
+fn credentials<'r>(
+    authenticator: &Authenticator,
+    request: &'r ServiceRequest,
+) -> RequestCredentials<'r> {
+    let parts = SourceParts(request.headers(), request.query_string());
+    credentials_of_headers(request).with_sources(authenticator.config().token_sources(), parts)
+}
+
+fn credentials_of_headers(request: &ServiceRequest) -> RequestCredentials<'_> {
     let headers = request.headers();
     // Looked up by `HeaderName` (no parsing of the name per request).
     static AGENT: actix_web::http::header::HeaderName =
@@ -279,7 +299,7 @@ where
         let authenticator = self.authenticator.clone();
         Box::pin(async move {
             let decision = authenticator
-                .authenticate_request(credentials(&request))
+                .authenticate_request(credentials(&authenticator, &request))
                 .await;
             match decision {
                 Ok(caller) => {
@@ -382,7 +402,7 @@ where
                     return Ok(service.call(request).await?.map_into_left_body());
                 };
                 let caller = authenticator
-                    .authenticate_optional(credentials(&request))
+                    .authenticate_optional(credentials(&authenticator, &request))
                     .await;
                 return serve_as(service, request, caller, authenticator).await;
             }

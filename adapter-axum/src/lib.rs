@@ -144,7 +144,27 @@ impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
     }
 }
 
-fn credentials<B>(request: &http::Request<B>) -> RequestCredentials<'_> {
+/// The parts of an axum request where a configured token source can be.
+struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>);
+
+impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        self.0.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    }
+    fn query(&self) -> Option<&'a str> {
+        self.1
+    }
+}
+
+fn credentials<'r, B>(
+    authenticator: &Authenticator,
+    request: &'r http::Request<B>,
+) -> RequestCredentials<'r> {
+    let parts = SourceParts(request.headers(), request.uri().query());
+    credentials_of_headers(request).with_sources(authenticator.config().token_sources(), parts)
+}
+
+fn credentials_of_headers<B>(request: &http::Request<B>) -> RequestCredentials<'_> {
     let headers = request.headers();
     // Looked up by `HeaderName` (no parsing of the name per request).
     static AGENT: http::HeaderName = http::HeaderName::from_static(AGENT_AUTHORIZATION);
@@ -219,7 +239,7 @@ where
         let authenticator = self.authenticator.clone();
         Box::pin(async move {
             let decision = authenticator
-                .authenticate_request(credentials(&request))
+                .authenticate_request(credentials(&authenticator, &request))
                 .await;
             match decision {
                 Ok(caller) => {
@@ -300,7 +320,7 @@ where
                     return inner.call(request).await;
                 }
                 let caller = authenticator
-                    .authenticate_optional(credentials(&request))
+                    .authenticate_optional(credentials(authenticator, &request))
                     .await;
                 let response = caller
                     .scope(async move { inner.call(request).await })

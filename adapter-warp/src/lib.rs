@@ -278,13 +278,14 @@ impl Protected {
                     headers.get_all(name).iter().map(HeaderValue::as_bytes),
                 )
             };
+            let parts = SourceParts(headers, request.uri().query());
             // warp has no route metadata: the agent token is verified whenever one is sent,
             // and only `requires_agent_scope` markers look at it.
             self.authenticator
-                .authenticate_request(RequestCredentials::new(
-                    header(&AUTHORIZATION),
-                    header(&AGENT),
-                ))
+                .authenticate_request(
+                    RequestCredentials::new(header(&AUTHORIZATION), header(&AGENT))
+                        .with_sources(self.authenticator.config().token_sources(), parts),
+                )
                 .await
         };
         let mut everything = warp::service(self.everything.clone());
@@ -361,5 +362,17 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let app = self.clone();
         Box::pin(async move { Ok(app.handle(request).await) })
+    }
+}
+
+/// The parts of a request where a configured token source can be.
+struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>);
+
+impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        self.0.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    }
+    fn query(&self) -> Option<&'a str> {
+        self.1
     }
 }

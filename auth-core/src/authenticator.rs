@@ -9,7 +9,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
 use crate::error::{AuthError, ErrorResponse, Malformed};
 use crate::jws::{
-    bearer_credential, check_token68, AuthorizationHeader, CompactJws, RequestCredentials,
+    bare_token, bearer_credential, check_token68, AuthorizationHeader, CompactJws,
+    RequestCredentials,
 };
 use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
 use crate::policy::Requirement;
@@ -334,7 +335,7 @@ impl Authenticator {
         if requirement.allows_anonymous() {
             return Ok(self.authenticate_optional(credentials).await);
         }
-        let user = self.authenticate(credentials.authorization).await?;
+        let user = self.authenticate_credentials(&credentials).await?;
         let agent = if requirement.needs_agent() {
             Some(self.agent_of(credentials).await?)
         } else {
@@ -368,7 +369,7 @@ impl Authenticator {
         if !self.inner.config.enabled() {
             return Ok(Caller::disabled());
         }
-        let user = self.authenticate(credentials.authorization).await?;
+        let user = self.authenticate_credentials(&credentials).await?;
         let caller = Caller::new(Some(user), None);
         if credentials.agent_authorization == AuthorizationHeader::Absent {
             return Ok(caller);
@@ -387,7 +388,7 @@ impl Authenticator {
     ) -> Result<AgentClaims, AuthError> {
         let max = self.inner.config.max_token_bytes();
         if let (Ok(user), Ok(agent)) = (
-            bearer_credential(credentials.authorization, max),
+            caller_token(&credentials, max),
             bearer_credential(credentials.agent_authorization, max),
         ) {
             // Compared by what was signed, not by the whole string: an ECDSA signature can
@@ -413,10 +414,12 @@ impl Authenticator {
         if !self.inner.config.enabled() {
             return Caller::disabled();
         }
-        if credentials.authorization == AuthorizationHeader::Absent {
+        if credentials.authorization == AuthorizationHeader::Absent
+            && credentials.other_token == AuthorizationHeader::Absent
+        {
             return Caller::default();
         }
-        let user = self.authenticate(credentials.authorization).await.ok();
+        let user = self.authenticate_credentials(&credentials).await.ok();
         Caller::new(user, None)
     }
 
@@ -450,6 +453,18 @@ impl Authenticator {
         authorization: impl Into<AuthorizationHeader<'h>>,
     ) -> Result<TokenClaims, AuthError> {
         let token = bearer_credential(authorization.into(), self.inner.config.max_token_bytes())
+            .inspect_err(|e| log_rejection(e, None))?;
+        self.verify_token(token).await
+    }
+
+    /// Verifies the caller's token of a request, wherever the configuration lets it be
+    /// (`Authorization: Bearer`, or a configured header, cookie or query parameter). More than
+    /// one token in one request is [`AuthError::InvalidRequest`] (RFC 6750 §2: one method).
+    pub async fn authenticate_credentials(
+        &self,
+        credentials: &RequestCredentials<'_>,
+    ) -> Result<TokenClaims, AuthError> {
+        let token = caller_token(credentials, self.inner.config.max_token_bytes())
             .inspect_err(|e| log_rejection(e, None))?;
         self.verify_token(token).await
     }
@@ -790,6 +805,22 @@ impl Authenticator {
             }
         }
         Ok(())
+    }
+}
+
+/// The caller's token of a request: from `Authorization: Bearer`, or from the one other
+/// configured source that carries one; two tokens in one request are `invalid_request`.
+fn caller_token<'a>(
+    credentials: &RequestCredentials<'a>,
+    max_len: usize,
+) -> Result<&'a str, AuthError> {
+    match credentials.other_token {
+        AuthorizationHeader::Absent => bearer_credential(credentials.authorization, max_len),
+        AuthorizationHeader::Several => Err(AuthError::InvalidRequest),
+        AuthorizationHeader::One(_) if credentials.authorization != AuthorizationHeader::Absent => {
+            Err(AuthError::InvalidRequest)
+        }
+        AuthorizationHeader::One(value) => bare_token(value, max_len),
     }
 }
 

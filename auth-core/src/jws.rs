@@ -40,13 +40,19 @@ impl<'a> From<&'a str> for AuthorizationHeader<'a> {
 }
 
 /// The credentials of one request: its `Authorization` and `X-Agent-Authorization`
-/// headers, as the adapter received them.
+/// headers, as the adapter received them, and the token found in the application's other
+/// configured places, if any ([`TokenSources`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestCredentials<'a> {
     /// The `Authorization` header(s).
     pub authorization: AuthorizationHeader<'a>,
     /// The `X-Agent-Authorization` header(s).
     pub agent_authorization: AuthorizationHeader<'a>,
+    /// The bare token found in the configured header, cookie or query parameter:
+    /// [`AuthorizationHeader::Several`] when more than one was found (across sources, or twice
+    /// in one), which is an RFC 6750 `invalid_request`, as is a token here together with an
+    /// `Authorization` header.
+    pub other_token: AuthorizationHeader<'a>,
 }
 
 impl<'a> RequestCredentials<'a> {
@@ -58,8 +64,132 @@ impl<'a> RequestCredentials<'a> {
         Self {
             authorization,
             agent_authorization,
+            other_token: AuthorizationHeader::Absent,
         }
     }
+
+    /// Adds the token from the configured [`TokenSources`] of `request` (nothing is read when
+    /// none is configured).
+    pub fn with_sources(mut self, sources: &TokenSources, request: impl RequestParts<'a>) -> Self {
+        self.other_token = sources.find(&request);
+        self
+    }
+}
+
+/// What an adapter lets the core read of a request (borrowed for `'a`) to find a token
+/// outside `Authorization`.
+pub trait RequestParts<'a> {
+    /// Every value of the request header `name` (given in lower case), in order.
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]>;
+    /// The raw query string (after `?`, before any `#`), if the request has one.
+    fn query(&self) -> Option<&'a str>;
+}
+
+/// Where a caller's token may be besides `Authorization: Bearer`, from the configuration's
+/// `token_header`, `token_cookie` and `token_query`. The bare token is expected there (no
+/// `Bearer `); it is verified exactly as a bearer token is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSources {
+    pub(crate) header: Option<String>,
+    pub(crate) cookie: Option<String>,
+    pub(crate) query: Option<String>,
+}
+
+impl TokenSources {
+    /// The custom header, lower case.
+    pub fn header(&self) -> Option<&str> {
+        self.header.as_deref()
+    }
+    /// The cookie name.
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+    /// The query parameter (WebSocket upgrades only).
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+    /// Whether any source besides `Authorization` is configured.
+    pub fn any(&self) -> bool {
+        self.header.is_some() || self.cookie.is_some() || self.query.is_some()
+    }
+
+    /// The token of `request` in these sources: absent, exactly one, or several.
+    pub fn find<'a, R: RequestParts<'a>>(&self, request: &R) -> AuthorizationHeader<'a> {
+        if !self.any() {
+            return AuthorizationHeader::Absent;
+        }
+        let mut found = Found::default();
+        if let Some(name) = &self.header {
+            for value in request.header_values(name) {
+                found.push(value);
+            }
+        }
+        if let Some(name) = &self.cookie {
+            for header in request.header_values("cookie") {
+                // RFC 6265 §4.2.1: `name=value` pairs separated by `; `.
+                for pair in header.split(|&b| b == b';') {
+                    let pair = pair.trim_ascii_start();
+                    if let Some(value) = pair
+                        .strip_prefix(name.as_bytes())
+                        .and_then(|rest| rest.strip_prefix(b"="))
+                    {
+                        found.push(strip_quotes(value.trim_ascii_end()));
+                    }
+                }
+            }
+        }
+        if let (Some(name), Some(query)) = (&self.query, request.query()) {
+            for pair in query.split('&') {
+                if let Some(value) = pair
+                    .strip_prefix(name.as_str())
+                    .and_then(|rest| rest.strip_prefix('='))
+                {
+                    // Taken as sent: a JWS needs no percent-encoding, and a token that has any
+                    // is not `token68` and is refused.
+                    found.push(value.as_bytes());
+                }
+            }
+        }
+        found.0
+    }
+}
+
+/// A cookie value may be quoted (RFC 6265 `cookie-value`).
+fn strip_quotes(value: &[u8]) -> &[u8] {
+    value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(value)
+}
+
+#[derive(Default)]
+struct Found<'a>(AuthorizationHeader<'a>);
+
+impl Default for AuthorizationHeader<'_> {
+    fn default() -> Self {
+        Self::Absent
+    }
+}
+
+impl<'a> Found<'a> {
+    fn push(&mut self, value: &'a [u8]) {
+        self.0 = match self.0 {
+            AuthorizationHeader::Absent => AuthorizationHeader::One(value),
+            _ => AuthorizationHeader::Several,
+        };
+    }
+}
+
+/// A bare token from another source, checked for size (its `token68` syntax is checked when the
+/// cache misses, as for a bearer token).
+pub(crate) fn bare_token(value: &[u8], max_len: usize) -> Result<&str, AuthError> {
+    if value.is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    if value.len() > max_len {
+        return Err(AuthError::TokenTooLarge);
+    }
+    std::str::from_utf8(value).map_err(|_| AuthError::Malformed(Malformed::NotToken68))
 }
 
 /// The token of a `Bearer` credential, checked for size and `token68` syntax.
@@ -329,6 +459,72 @@ mod tests {
         assert_eq!(token(&long), Err(AuthError::TokenTooLarge));
         let huge = format!("Bearer {}", "\u{1F600}".repeat(1000));
         assert_eq!(token(&huge), Err(AuthError::TokenTooLarge));
+    }
+
+    struct Req<'a>(Vec<(&'a str, &'a str)>, Option<&'a str>);
+
+    impl<'a> RequestParts<'a> for &Req<'a> {
+        fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+            let name = name.to_owned();
+            self.0
+                .iter()
+                .filter(move |(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes())
+        }
+        fn query(&self) -> Option<&'a str> {
+            self.1
+        }
+    }
+
+    fn sources() -> TokenSources {
+        TokenSources {
+            header: Some("x-api-token".into()),
+            cookie: Some("session".into()),
+            query: Some("access_token".into()),
+        }
+    }
+
+    #[test]
+    fn token_sources_find_one_token_or_several() {
+        use AuthorizationHeader::{Absent, One, Several};
+        let find = |headers: Vec<(&'static str, &'static str)>, query| {
+            sources().find(&&Req(headers, query))
+        };
+        assert_eq!(find(vec![], None), Absent);
+        assert_eq!(find(vec![("x-api-token", "t")], None), One(b"t"));
+        assert_eq!(
+            find(vec![("cookie", "a=1; session=t; b=2")], None),
+            One(b"t")
+        );
+        assert_eq!(find(vec![("cookie", "session=\"t\"")], None), One(b"t"));
+        assert_eq!(
+            find(vec![("cookie", "xsession=t; session_=u")], None),
+            Absent
+        );
+        assert_eq!(find(vec![], Some("a=1&access_token=t")), One(b"t"));
+        assert_eq!(
+            find(vec![], Some("xaccess_token=t&access_token_=u")),
+            Absent
+        );
+        // Two anywhere: several, whatever the sources.
+        assert_eq!(
+            find(vec![("cookie", "session=t"), ("cookie", "session=u")], None),
+            Several
+        );
+        assert_eq!(
+            find(vec![("cookie", "session=t; session=t")], None),
+            Several
+        );
+        assert_eq!(
+            find(vec![("x-api-token", "t")], Some("access_token=t")),
+            Several
+        );
+        assert_eq!(find(vec![], Some("access_token=t&access_token=u")), Several);
+        // Nothing configured: nothing read.
+        assert_eq!(
+            TokenSources::default().find(&&Req(vec![("x-api-token", "t")], Some("access_token=t"))),
+            Absent
+        );
     }
 
     #[test]

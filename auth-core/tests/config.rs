@@ -490,3 +490,34 @@ fn yaml_syntax_errors_do_not_echo_the_document() {
         );
     }
 }
+
+#[test]
+fn token_sources_are_read_validated_and_never_an_existing_header() {
+    let config = portcullis_core::AuthConfig::builder()
+        .yaml_str(
+            "auth_client:\n  issuer: https://issuer.test\n  audience: api\n  jwks_file: /dev/null\n  token_header: X-Api-Token\n  token_cookie: session\n  token_query: access_token\n",
+        )
+        .build();
+    // (jwks_file is not read by `build`.)
+    let config = config.expect("valid");
+    let sources = config.token_sources();
+    assert_eq!(sources.header(), Some("x-api-token"));
+    assert_eq!(sources.cookie(), Some("session"));
+    assert_eq!(sources.query(), Some("access_token"));
+    for (key, bad) in [
+        ("token_header", "Authorization"),
+        ("token_header", "x-agent-authorization"),
+        ("token_header", "two words"),
+        ("token_cookie", "a;b"),
+        ("token_query", "a=b"),
+    ] {
+        let yaml = format!(
+            "auth_client:\n  issuer: https://issuer.test\n  audience: api\n  jwks_file: /dev/null\n  {key}: \"{bad}\"\n"
+        );
+        let err = portcullis_core::AuthConfig::builder()
+            .yaml_str(&yaml)
+            .build()
+            .expect_err(bad);
+        assert!(err.to_string().contains(key), "{key}={bad}: {err}");
+    }
+}

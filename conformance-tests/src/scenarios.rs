@@ -125,6 +125,134 @@ pub async fn header_two_authorization_headers<A: Adapter>(h: &Harness<A>) {
         .assert_error(&AuthError::InvalidRequest);
 }
 
+/// Token sources besides `Authorization`, as configured: a custom header, a cookie among
+/// others (quoted or not) and a query parameter each carry the bare token, which is verified
+/// and enforced exactly as a bearer token is.
+pub async fn token_sources_header_cookie_query<A: Adapter>(h: &Harness<A>) {
+    let app = h.start(sources_authenticator(h)).await;
+    let user = h.with_roles(&[]);
+    let admin = h.with_roles(&["admin"]);
+    let me = r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":[]}"#;
+    let send = |path: &str, name: &str, value: String| {
+        app.send(app.request(Method::GET, path).header(name, value))
+    };
+    send("/api/me", "x-api-token", user.clone())
+        .await
+        .assert_ok(me);
+    send(
+        "/api/me",
+        "cookie",
+        format!("theme=dark; session={user}; lang=en"),
+    )
+    .await
+    .assert_ok(me);
+    send("/api/me", "cookie", format!("session=\"{user}\""))
+        .await
+        .assert_ok(me);
+    app.get(&format!("/api/me?x=1&access_token={user}"), None)
+        .await
+        .assert_ok(me);
+    // The route's requirement holds whatever the source.
+    send("/api/admin/stats", "cookie", format!("session={user}"))
+        .await
+        .assert_error(&AuthError::InsufficientRole {
+            required: vec!["admin".into()],
+            all: false,
+        });
+    send("/api/admin/stats", "x-api-token", admin)
+        .await
+        .assert_ok(r#"{"users":42,"active":30}"#);
+    // A forged token is refused there as anywhere; a cookie of another name is no token.
+    let forged = h.token(&KEYS.rsa).tamper_signature().sign();
+    send("/api/me", "cookie", format!("session={forged}"))
+        .await
+        .assert_error(&AuthError::BadSignature);
+    send("/api/me", "cookie", format!("other_session={user}"))
+        .await
+        .assert_error(&MISSING);
+    app.get(&format!("/api/me?access_token_x={user}"), None)
+        .await
+        .assert_error(&MISSING);
+}
+
+/// More than one token in one request is 400 `invalid_request` (RFC 6750 §2: one method per
+/// request), whichever the two places; never "the first one wins".
+pub async fn token_sources_more_than_one_token_is_invalid_request<A: Adapter>(h: &Harness<A>) {
+    let app = h.start(sources_authenticator(h)).await;
+    let user = h.with_roles(&[]);
+    let admin = h.with_roles(&["admin"]);
+    let both = |path: String, headers: Vec<(&'static str, String)>| {
+        let mut request = app.request(Method::GET, &path);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        app.send(request)
+    };
+    let cases = vec![
+        (
+            "/api/admin/stats".to_owned(),
+            vec![
+                ("authorization", format!("Bearer {user}")),
+                ("cookie", format!("session={admin}")),
+            ],
+        ),
+        (
+            "/api/admin/stats".to_owned(),
+            vec![("cookie", format!("session={user}; session={admin}"))],
+        ),
+        (
+            format!("/api/admin/stats?access_token={admin}"),
+            vec![("x-api-token", user.clone())],
+        ),
+        (
+            format!("/api/admin/stats?access_token={admin}&access_token={admin}"),
+            vec![],
+        ),
+        (
+            "/api/admin/stats".to_owned(),
+            vec![
+                ("x-api-token", user.clone()),
+                ("x-api-token", admin.clone()),
+            ],
+        ),
+    ];
+    for (path, headers) in cases {
+        both(path, headers)
+            .await
+            .assert_error(&AuthError::InvalidRequest);
+    }
+}
+
+/// Without configuration, a token anywhere but `Authorization` is no token at all.
+pub async fn token_sources_off_by_default<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let user = h.with_roles(&[]);
+    for header in ["cookie", "x-api-token"] {
+        let value = if header == "cookie" {
+            format!("session={user}")
+        } else {
+            user.clone()
+        };
+        app.send(app.request(Method::GET, "/api/me").header(header, value))
+            .await
+            .assert_error(&MISSING);
+    }
+    app.get(&format!("/api/me?access_token={user}"), None)
+        .await
+        .assert_error(&MISSING);
+}
+
+fn sources_authenticator<A: Adapter>(h: &Harness<A>) -> portcullis_core::Authenticator {
+    h.authenticator(
+        h.config()
+            .token_header("X-Api-Token")
+            .token_cookie("session")
+            .token_query("access_token"),
+    )
+    .build()
+    .expect("authenticator")
+}
+
 /// A token over `max_token_bytes`: 401 before any decoding.
 pub async fn header_token_over_size_limit<A: Adapter>(h: &Harness<A>) {
     let t = h

@@ -51,6 +51,9 @@ const KEYS: &[(&str, Kind)] = &[
     ("revocation_ttl_seconds", Kind::Seconds),
     ("revocation_fail_open", Kind::Bool),
     ("revocation_bearer", Kind::Str),
+    ("token_header", Kind::Str),
+    ("token_cookie", Kind::Str),
+    ("token_query", Kind::Str),
 ];
 
 /// The largest configuration document read (a real one is a few hundred bytes).
@@ -240,6 +243,9 @@ impl AuthConfigBuilder {
                     "jwks_endpoint" => self.jwks_endpoint = Some(super::Endpoint(s)),
                     "jwks_file" => self.jwks_file = Some(s),
                     "require_typ" => self.require_typ = Some(s),
+                    "token_header" => self.token_header = Some(s),
+                    "token_cookie" => self.token_cookie = Some(s),
+                    "token_query" => self.token_query = Some(s),
                     "agent_require_typ" => self.agent_require_typ = Some(s),
                     "shared_secret" => self.shared_secret = Some(Secret::new(s)),
                     "revocation_endpoint" => self.revocation_endpoint = Some(super::Endpoint(s)),

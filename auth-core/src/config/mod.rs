@@ -109,6 +109,7 @@ pub struct AuthConfig {
     pub(crate) revocation_ttl: Duration,
     pub(crate) revocation_fail_open: bool,
     pub(crate) revocation_bearer: Option<Secret>,
+    pub(crate) token_sources: crate::jws::TokenSources,
 }
 
 impl AuthConfig {
@@ -126,6 +127,12 @@ impl AuthConfig {
     /// Whether authentication is on. `false` means every request passes anonymously.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+    /// Where a caller's token may be besides `Authorization: Bearer` (`token_header`,
+    /// `token_cookie`, `token_query`); adapters read them with
+    /// [`RequestCredentials::with_sources`](crate::RequestCredentials::with_sources).
+    pub fn token_sources(&self) -> &crate::jws::TokenSources {
+        &self.token_sources
     }
     /// The exact issuer every token's `iss` must equal.
     pub fn issuer(&self) -> &str {
@@ -282,6 +289,9 @@ pub struct AuthConfigBuilder {
     pub(crate) revocation_ttl_seconds: Option<u64>,
     pub(crate) revocation_fail_open: Option<bool>,
     pub(crate) revocation_bearer: Option<Secret>,
+    pub(crate) token_header: Option<String>,
+    pub(crate) token_cookie: Option<String>,
+    pub(crate) token_query: Option<String>,
     /// Problems found while reading sources (bad YAML, unknown keys, wrong types).
     pub(crate) problems: Vec<ConfigProblem>,
 }
@@ -401,6 +411,25 @@ impl AuthConfigBuilder {
         S: AsRef<str>,
     {
         self.required_claims = Some(strings(names));
+        self
+    }
+    /// `token_header`: a request header that may carry the bare token (no `Bearer `), e.g.
+    /// `x-api-token`, on every route, instead of `Authorization`.
+    pub fn token_header(mut self, name: impl Into<String>) -> Self {
+        self.token_header = Some(name.into());
+        self
+    }
+    /// `token_cookie`: a cookie that may carry the token, on every route, e.g. for browser
+    /// sessions (mind CSRF: a cookie is sent by the browser on cross-site requests too).
+    pub fn token_cookie(mut self, name: impl Into<String>) -> Self {
+        self.token_cookie = Some(name.into());
+        self
+    }
+    /// `token_query`: a query parameter that may carry the token, for WebSocket upgrades
+    /// only (browsers cannot set headers on them). URLs end up in access logs, proxies and
+    /// browser history: never use it for anything else. portcullis never logs it.
+    pub fn token_query(mut self, name: impl Into<String>) -> Self {
+        self.token_query = Some(name.into());
         self
     }
     /// `require_typ`: the header `typ` every token must have, e.g. `at+jwt` (RFC 9068).

@@ -217,6 +217,8 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         required_claims.push("jti".to_owned());
     }
 
+    let token_sources = token_sources(&mut p, b.token_header, b.token_cookie, b.token_query);
+
     let require_typ = b.require_typ.map(|t| t.trim().to_owned());
     if require_typ.as_deref() == Some("") {
         p.add(
@@ -269,6 +271,7 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         required_claims,
         require_typ,
         agent_require_typ,
+        token_sources,
         agent_required_claims,
         max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
         cache_max_entries: usize::try_from(cache_max_entries).unwrap_or(usize::MAX),
@@ -447,5 +450,50 @@ fn claim_names(p: &mut Problems, key: &str, names: Option<Vec<String>>, into: &m
         } else if !into.contains(&name) {
             into.push(name);
         }
+    }
+}
+
+/// `token_header`, `token_cookie` and `token_query`: names as HTTP writes them, and never one
+/// of the headers portcullis already reads.
+fn token_sources(
+    p: &mut Problems,
+    header: Option<String>,
+    cookie: Option<String>,
+    query: Option<String>,
+) -> crate::jws::TokenSources {
+    // RFC 9110 `token` (header and cookie names); query names: RFC 3986 unreserved.
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    let mut check = |key: &str, value: Option<String>, ok: &dyn Fn(char) -> bool| {
+        let value = value?.trim().to_owned();
+        if value.is_empty() || !value.chars().all(ok) {
+            p.add(key, "must be a plain name (letters, digits and - . _ ~)");
+            return None;
+        }
+        Some(value)
+    };
+    let header = check("token_header", header, &tchar).map(|h| h.to_ascii_lowercase());
+    let cookie = check("token_cookie", cookie, &tchar);
+    let query = check("token_query", query, &unreserved);
+    if let Some(h) = &header {
+        if [
+            "authorization",
+            crate::agent::AGENT_AUTHORIZATION,
+            "cookie",
+            "host",
+        ]
+        .contains(&h.as_str())
+        {
+            p.add(
+                "token_header",
+                "must not be a header with another meaning (Authorization is always read; \
+                 X-Agent-Authorization carries agent tokens)",
+            );
+        }
+    }
+    crate::jws::TokenSources {
+        header,
+        cookie,
+        query,
     }
 }
