@@ -102,7 +102,9 @@ fn main() {
 
     let targets = vec![
         Target::start("axum, no auth", servers::axum_baseline),
-        Target::start("axum + portcullis, cache", || servers::axum(authenticator(true))),
+        Target::start("axum + portcullis, cache", || {
+            servers::axum(authenticator(true))
+        }),
         Target::start("axum + portcullis, no cache", || {
             servers::axum(authenticator(false))
         }),
@@ -111,7 +113,9 @@ fn main() {
             servers::actix(authenticator(true))
         }),
         Target::start("warp, no auth", servers::warp_baseline),
-        Target::start("warp + portcullis, cache", || servers::warp(authenticator(true))),
+        Target::start("warp + portcullis, cache", || {
+            servers::warp(authenticator(true))
+        }),
     ];
 
     // The generator on its own core, as `wrk` would be on another CPU.
@@ -356,12 +360,12 @@ mod cpu {
 /// The servers, each on its own thread with a one-worker runtime.
 mod servers {
     use super::apps;
-    use portcullis_examples::services;
     use actix_web::{web, App, HttpResponse, HttpServer};
     use axum::routing::get;
     use axum::Json;
     use portcullis_actix::Gate as ActixGate;
     use portcullis_core::Authenticator;
+    use portcullis_examples::services;
     use std::net::{SocketAddr, TcpListener};
     use warp::Filter;
 
@@ -409,7 +413,10 @@ mod servers {
         on_tokio_thread(|listener| async move {
             let app = axum::Router::new()
                 .route("/api/me", get(|| async { Json(fixed_profile()) }))
-                .route("/api/admin/stats", get(|| async { Json(services::admin_stats()) }))
+                .route(
+                    "/api/admin/stats",
+                    get(|| async { Json(services::admin_stats()) }),
+                )
                 .route(
                     "/api/editor/drafts",
                     get(|| async { Json(services::editor_drafts()) }),
