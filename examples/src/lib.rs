@@ -8,3 +8,8 @@
 pub mod apps;
 pub mod dev_issuer;
 pub mod services;
+
+/// Compiles (and, where not `no_run`, runs) every Rust block of `docs/tutorial.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tutorial.md")]
+pub struct TutorialDoctests;
