@@ -253,6 +253,7 @@ impl AuthenticatorBuilder {
             }
         } else {
             tracing::warn!("AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
+            loud("WARNING: AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
         }
         let cache =
             crate::cache::VerifiedCache::new(config.cache_max_entries(), config.cache_max_bytes());
@@ -342,6 +343,7 @@ impl Authenticator {
             None
         };
         if let Err(e) = requirement.check_with_agent(Some(&user), agent.as_ref()) {
+            count_decision("denied", e.reason());
             tracing::info!(
                 outcome = "denied",
                 reason = e.reason(),
@@ -475,6 +477,22 @@ impl Authenticator {
     }
 
     async fn verify(&self, token: &str, kind: TokenKind) -> Result<TokenClaims, AuthError> {
+        use tracing::field::Empty;
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            "portcullis.verify",
+            kind = kind.as_str(),
+            issuer = self.inner.config.issuer(),
+            outcome = Empty,
+            reason = Empty,
+            kid = Empty,
+            sub = Empty,
+            cached = Empty,
+        );
+        self.verify_in_span(token, kind).instrument(span).await
+    }
+
+    async fn verify_in_span(&self, token: &str, kind: TokenKind) -> Result<TokenClaims, AuthError> {
         if token.len() > self.inner.config.max_token_bytes() {
             log_rejection(&AuthError::TokenTooLarge, None);
             return Err(AuthError::TokenTooLarge);
@@ -488,6 +506,7 @@ impl Authenticator {
         let jws = CompactJws::parse(token).inspect_err(|e| log_rejection(e, None))?;
         match self.verify_jws(&jws, kind).await {
             Ok((claims, key)) => {
+                accepted(&claims, false);
                 tracing::debug!(
                     outcome = "accepted",
                     sub = claims.sub(),
@@ -526,8 +545,10 @@ impl Authenticator {
             return Ok(None);
         };
         let Some(entry) = cache.get(token) else {
+            metrics::counter!("portcullis_cache_misses_total").increment(1);
             return Ok(None);
         };
+        metrics::counter!("portcullis_cache_hits_total").increment(1);
         let leeway = i64::try_from(self.inner.config.leeway_seconds()).unwrap_or(i64::MAX);
         let now = self.inner.clock.now_unix();
         let future = |t: Option<i64>| t.is_some_and(|t| t > now.saturating_add(leeway));
@@ -566,6 +587,7 @@ impl Authenticator {
         }
         self.apply_rule(&entry.claims)
             .inspect_err(|e| log_rejection(e, entry.claims.key_id()))?;
+        accepted(&entry.claims, true);
         tracing::debug!(
             outcome = "accepted",
             sub = entry.claims.sub(),
@@ -583,6 +605,30 @@ impl Authenticator {
             Some(Err(e @ AuthError::ClaimsRejected { .. })) => Err(e),
             // Any other error from a rule is a refusal of the token, not its text.
             Some(Err(_)) => Err(AuthError::ClaimsRejected { forbidden: false }),
+        }
+    }
+
+    /// Whether this authenticator can verify tokens now, for a readiness endpoint: keys
+    /// loaded and fresh (within their time to live, last refresh successful) and, where
+    /// revocation is configured, the revocation list current. A probe also starts a refresh
+    /// that is due, so a recovered issuer is noticed by the next probes.
+    ///
+    /// Mind what a readiness probe does with it: during an issuer outage every instance turns
+    /// not ready at once, although cached keys still verify (up to `jwks_max_stale_seconds`;
+    /// [`Readiness::keys_usable`]). Serve `ready` where that is what you want, `keys_usable`
+    /// where it is not.
+    pub fn readiness(&self) -> Readiness {
+        let enabled = self.inner.config.enabled();
+        let keys = self.inner.keys.status();
+        #[cfg(feature = "remote")]
+        let revocation = self.inner.revocation.as_ref().map(|r| r.is_current());
+        #[cfg(not(feature = "remote"))]
+        let revocation = None;
+        Readiness {
+            enabled,
+            ready: !enabled || (keys.fresh && revocation != Some(false)),
+            keys,
+            revocation_current: revocation,
         }
     }
 
@@ -844,6 +890,15 @@ enum TokenKind {
     Agent,
 }
 
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Caller => "caller",
+            Self::Agent => "agent",
+        }
+    }
+}
+
 /// RFC 7515 §4.1.9: media types compare case-insensitively and `application/` may be omitted.
 pub(crate) fn typ_matches(got: &str, want: &str) -> bool {
     let strip = |s: &str| -> String {
@@ -871,7 +926,87 @@ fn loggable(kid: Option<&str>) -> Option<String> {
     })
 }
 
+/// Writes `message` to standard error when the application has installed no `tracing`
+/// subscriber, so that what must not go unnoticed (authentication disabled, keys that cannot
+/// be loaded) is seen even then. With a subscriber, the `tracing` event says it.
+pub(crate) fn loud(message: &str) {
+    if !tracing::dispatcher::has_been_set() {
+        eprintln!("portcullis: {message}");
+    }
+}
+
+/// What [`Authenticator::readiness`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// Ready to verify tokens (always `true` when authentication is disabled).
+    pub ready: bool,
+    /// `auth_client.enabled`.
+    pub enabled: bool,
+    /// The state of the key source.
+    pub keys: crate::keys::KeyStatus,
+    /// Whether the revocation list is current; `None` without revocation.
+    pub revocation_current: Option<bool>,
+}
+
+impl Readiness {
+    /// Keys that can verify a token are available (perhaps stale, within
+    /// `jwks_max_stale_seconds`).
+    pub fn keys_usable(&self) -> bool {
+        !self.enabled || self.keys.loaded
+    }
+
+    /// A JSON body for a health endpoint: `{"ready", "enabled", "keys": {"loaded", "fresh",
+    /// "age_seconds", "last_error"}, "revocation_current"}`. It carries no secret.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "ready": self.ready,
+            "enabled": self.enabled,
+            "keys": {
+                "loaded": self.keys.loaded,
+                "fresh": self.keys.fresh,
+                "age_seconds": self.keys.age_seconds,
+                "last_error": self.keys.last_error,
+            },
+            "revocation_current": self.revocation_current,
+        })
+    }
+}
+
+/// An accepted token: counted, and its `kid` and `sub` on the current span.
+fn accepted(claims: &TokenClaims, cached: bool) {
+    count_decision("accepted", if cached { "cached" } else { "verified" });
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    span.record("outcome", "accepted").record("cached", cached);
+    if let Some(kid) = loggable(claims.key_id()) {
+        span.record("kid", kid.as_str());
+    }
+    if let Some(sub) = loggable(claims.sub()) {
+        span.record("sub", sub.as_str());
+    }
+}
+
+/// Counts one decision: `outcome` is `accepted`, `rejected`, `denied` or `unavailable`.
+pub(crate) fn count_decision(outcome: &'static str, reason: &'static str) {
+    metrics::counter!("portcullis_decisions_total", "outcome" => outcome, "reason" => reason)
+        .increment(1);
+}
+
 fn log_rejection(e: &AuthError, kid: Option<&str>) {
+    let outcome = match e {
+        AuthError::KeysUnavailable { .. } | AuthError::RevocationUnavailable { .. } => {
+            "unavailable"
+        }
+        _ if e.status() == 403 => "denied",
+        _ => "rejected",
+    };
+    count_decision(outcome, e.reason());
+    tracing::Span::current()
+        .record("outcome", outcome)
+        .record("reason", e.reason());
     let kid = loggable(kid);
     let kid = kid.as_deref();
     match e {

@@ -126,7 +126,21 @@ impl SecurityContext {
             Ok(false) => Ok(()),
             Ok(true) => Self::check(requirement),
         };
-        result.inspect_err(|e| match e {
+        result.inspect_err(|e| {
+            crate::authenticator::count_decision(
+                if e.status() == 500 {
+                    "misconfigured"
+                } else {
+                    "denied"
+                },
+                e.reason(),
+            );
+            Self::log_denial(e);
+        })
+    }
+
+    fn log_denial(e: &AuthError) {
+        match e {
             AuthError::NotEnforced => tracing::error!(
                 outcome = "denied",
                 reason = e.reason(),
@@ -144,7 +158,7 @@ impl SecurityContext {
                     "request denied"
                 );
             }),
-        })
+        }
     }
 
     /// Calls `f` with the current caller.

@@ -5,9 +5,10 @@ use crate::error::{AuthError, Malformed};
 use serde::Deserialize;
 
 /// The `Authorization` header(s) of a request, as the adapter received them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthorizationHeader<'a> {
     /// No `Authorization` header.
+    #[default]
     Absent,
     /// Exactly one, as raw bytes (it may not be valid UTF-8).
     One(&'a [u8]),
@@ -164,12 +165,6 @@ fn strip_quotes(value: &[u8]) -> &[u8] {
 
 #[derive(Default)]
 struct Found<'a>(AuthorizationHeader<'a>);
-
-impl Default for AuthorizationHeader<'_> {
-    fn default() -> Self {
-        Self::Absent
-    }
-}
 
 impl<'a> Found<'a> {
     fn push(&mut self, value: &'a [u8]) {

@@ -102,7 +102,7 @@ pub mod testkit;
 
 pub use agent::{AgentClaims, AgentContext, Caller, AGENT_AUTHORIZATION};
 pub use algorithm::{Algorithm, AlgorithmSet, Curve, KeyFamily, UnknownAlgorithm};
-pub use authenticator::{Authenticator, AuthenticatorBuilder, SetupError};
+pub use authenticator::{Authenticator, AuthenticatorBuilder, Readiness, SetupError};
 pub use claim_path::{ClaimPath, InvalidClaimPath};
 pub use claims::TokenClaims;
 pub use clock::{Clock, SystemClock};
@@ -111,8 +111,8 @@ pub use context::SecurityContext;
 pub use error::{AuthError, ErrorResponse, Malformed};
 pub use jws::{AuthorizationHeader, RequestCredentials, RequestParts, TokenSources};
 pub use keys::{
-    JwksError, KeyError, KeyLookup, KeySet, KeySource, KeysUnavailable, RefreshFuture, SkippedKey,
-    StaticKeys, VerifyingKey, MAX_KEYS,
+    JwksError, KeyError, KeyLookup, KeySet, KeySource, KeyStatus, KeysUnavailable, RefreshFuture,
+    SkippedKey, StaticKeys, VerifyingKey, MAX_KEYS,
 };
 pub use policy::{any_scope_matches, markers, scope_matches, Requirement};
 pub use resolver::{Authorities, ClaimPathResolver, RoleResolver};

@@ -132,3 +132,48 @@ fn misconfigurations_that_never_match_are_said_out_loud() {
     let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("trailing slash"), "{logs}");
 }
+
+#[test]
+fn each_decision_runs_in_a_span_with_its_outcome_and_never_the_token() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let (auth, _) = default_auth();
+    let good = token(&RSA).sign();
+    let forged = token(&RSA).tamper_signature().sign();
+    runtime.block_on(async {
+        assert!(auth.verify_token(&good).await.is_ok());
+        assert!(auth.verify_token(&forged).await.is_err());
+    });
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).expect("utf-8");
+    let closes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("portcullis.verify") && l.contains("close"))
+        .collect();
+    assert_eq!(closes.len(), 2, "{log}");
+    assert!(closes[0].contains("outcome=\"accepted\""), "{log}");
+    assert!(closes[0].contains("kid=\"rsa-1\""), "{log}");
+    assert!(closes[0].contains("sub=\"user-123\""), "{log}");
+    assert!(
+        closes[0].contains("issuer=\"https://issuer.test\""),
+        "{log}"
+    );
+    assert!(closes[1].contains("outcome=\"rejected\""), "{log}");
+    assert!(closes[1].contains("reason=\"bad_signature\""), "{log}");
+    // No token, nor any part of one, is ever written.
+    for t in [&good, &forged] {
+        for part in t.split('.') {
+            assert!(!log.contains(part), "a token segment was logged:\n{log}");
+        }
+    }
+}

@@ -34,7 +34,7 @@ impl DevIssuer {
             .sign()
     }
 
-    /// The tutorial's `curl` transcript, with fresh tokens, for a server at `base`.
+    /// The `curl` transcript of `docs/tutorial.md`, with fresh tokens, for a server at `base`.
     pub fn curl_lines(&self, base: &str, audience: &str) -> String {
         let user = self.token(audience, "user-456", "plain@example.com", &["user"]);
         let editor = self.token(audience, "user-789", "editor@example.com", &["editor"]);

@@ -1,6 +1,6 @@
-//! The tutorial's Protected API, in each framework, sharing one framework-free service layer.
+//! The Protected API of `docs/tutorial.md` (after pico-client-auth's tutorial), in each framework, sharing one framework-free service layer.
 //!
-//! - [`services`]: the tutorial's `UserService`, reading the caller from the
+//! - [`services`]: the `UserService` (pico-client-auth's tutorial's), reading the caller from the
 //!   `SecurityContext` (no HTTP in sight).
 //! - [`apps`]: the controllers, once per framework: same endpoints, same answers.
 //! - [`dev_issuer`]: the embedded development issuer and the ready-to-paste `curl` lines.

@@ -1,9 +1,9 @@
-//! The tutorial's `services.py`: plain code that finds the caller in the `SecurityContext`.
+//! The `services.py` of pico-client-auth's tutorial, in Rust: plain code that finds the caller in the `SecurityContext`.
 
 use portcullis_core::{AuthError, SecurityContext};
 use serde_json::{json, Value};
 
-/// The tutorial's `UserService`.
+/// The `UserService` of `docs/tutorial.md`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UserService;
 
@@ -23,6 +23,13 @@ impl UserService {
     pub fn is_admin(&self) -> bool {
         SecurityContext::has_role("admin")
     }
+}
+
+/// `GET /ready`: the authenticator's readiness, as a status code and a JSON body (200 when
+/// ready, 503 when not).
+pub fn readiness(authenticator: &portcullis_core::Authenticator) -> (u16, Value) {
+    let readiness = authenticator.readiness();
+    (if readiness.ready { 200 } else { 503 }, readiness.to_json())
 }
 
 /// `GET /api/health`.

@@ -217,3 +217,25 @@ async fn the_binary_helps_and_runs_on_chosen_ports() {
         "a log line inside the curl block: {stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_framework_serves_readiness_without_a_token() {
+    let key = TestKey::rsa("k1");
+    let issuer = TestIssuer::start(&[&key]).await;
+    for framework in [Framework::Axum, Framework::Actix, Framework::Warp] {
+        let base = start(framework, &issuer).await;
+        // Ready once the key set has been fetched (in the background, from the start).
+        let mut last = (0, String::new());
+        for _ in 0..500 {
+            last = get(format!("{base}/ready"), None).await;
+            if last.0 == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(last.0, 200, "{framework:?}: {}", last.1);
+        let body: serde_json::Value = serde_json::from_str(&last.1).unwrap();
+        assert_eq!(body["ready"], true, "{framework:?}");
+        assert_eq!(body["keys"]["loaded"], true, "{framework:?}");
+    }
+}

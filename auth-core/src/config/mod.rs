@@ -534,7 +534,10 @@ impl fmt::Display for ConfigProblem {
 }
 
 /// The configuration is invalid; [`problems`](Self::problems) lists every reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` writes the same readable list as `Display`, so that `fn main() -> Result<_, _>`
+/// ending on a `?` prints the problems rather than a structure.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
     problems: Vec<ConfigProblem>,
 }
@@ -558,6 +561,12 @@ impl fmt::Display for ConfigError {
             write!(f, "\n  - {p}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

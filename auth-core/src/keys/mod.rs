@@ -6,7 +6,7 @@ mod pem;
 mod source;
 
 pub use jwk::{JwksError, SkippedKey, MAX_KEYS};
-pub use source::{KeySource, KeysUnavailable, RefreshFuture, StaticKeys};
+pub use source::{KeySource, KeyStatus, KeysUnavailable, RefreshFuture, StaticKeys};
 
 use crate::algorithm::{Algorithm, Curve, KeyFamily};
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};

@@ -51,6 +51,49 @@ pub trait KeySource: Send + Sync + 'static {
         let _ = kid;
         Box::pin(std::future::ready(None))
     }
+
+    /// The state of the keys, for readiness checks. The default: loaded and fresh when
+    /// [`current`](Self::current) has keys (a fixed source never goes stale).
+    fn status(&self) -> KeyStatus {
+        let loaded = self.current().is_ok_and(|keys| !keys.is_empty());
+        KeyStatus {
+            loaded,
+            fresh: loaded,
+            age_seconds: None,
+            last_error: None,
+        }
+    }
+}
+
+/// The state of a key source ([`KeySource::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyStatus {
+    /// Usable keys are available (verification can proceed).
+    pub loaded: bool,
+    /// They are within their time to live and the last refresh succeeded.
+    pub fresh: bool,
+    /// Seconds since the keys were fetched (fetching sources only).
+    pub age_seconds: Option<u64>,
+    /// Why the last fetch failed, if it did (no secrets: URLs are shown without their query).
+    pub last_error: Option<String>,
+}
+
+impl KeyStatus {
+    /// A status (for custom [`KeySource`]s).
+    pub fn new(
+        loaded: bool,
+        fresh: bool,
+        age_seconds: Option<u64>,
+        last_error: Option<String>,
+    ) -> Self {
+        Self {
+            loaded,
+            fresh,
+            age_seconds,
+            last_error,
+        }
+    }
 }
 
 /// A fixed key set: a JWKS document, PEM keys, or the shared secret.

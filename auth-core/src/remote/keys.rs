@@ -178,8 +178,13 @@ impl Inner {
 
     /// Fetches once; the caller holds `fetch_lock`.
     async fn fetch_locked(&self) {
+        let started = std::time::Instant::now();
         let result = self.fetch().await;
-        self.attempts.fetch_add(1, Ordering::AcqRel);
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("portcullis_key_fetches_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("portcullis_key_fetch_duration_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        let first = self.attempts.fetch_add(1, Ordering::AcqRel) == 0;
         let mut last_error = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(()) => *last_error = None,
@@ -188,6 +193,11 @@ impl Inner {
                     tracing::warn!(error = %e, "key set refresh failed; keeping the last good keys");
                 } else {
                     tracing::error!(error = %e, "key set fetch failed; requests needing keys get 503 until it succeeds");
+                    if first {
+                        crate::authenticator::loud(&format!(
+                            "ERROR: the key set could not be loaded ({e}); requests needing keys get 503 until it loads"
+                        ));
+                    }
                 }
                 *last_error = Some(e);
             }
@@ -375,6 +385,30 @@ impl KeySource for RemoteKeys {
                 retry_after: u64::try_from(self.inner.cooldown).unwrap_or(30),
             }),
         }
+    }
+
+    fn status(&self) -> crate::keys::KeyStatus {
+        let inner = &self.inner;
+        if inner.refresh_due() {
+            // Readiness probes keep the keys refreshing (one fetch at a time).
+            self.spawn_background_refresh();
+        }
+        let snapshot = inner.snapshot.load();
+        let now = inner.now();
+        let last_error = self.last_error().map(|e| e.to_string());
+        let (fresh_by_age, age) = snapshot.as_ref().map_or((false, None), |s| {
+            (
+                now < s.fetched_at.saturating_add(s.ttl),
+                u64::try_from(now.saturating_sub(s.fetched_at)).ok(),
+            )
+        });
+        let loaded = inner.usable().is_some();
+        crate::keys::KeyStatus::new(
+            loaded,
+            loaded && fresh_by_age && last_error.is_none(),
+            age,
+            last_error,
+        )
     }
 
     fn refresh<'a>(&'a self, _kid: Option<&'a str>) -> RefreshFuture<'a> {

@@ -118,6 +118,17 @@ impl RevocationList {
         }
     }
 
+    /// Whether the list is current: polled, and the last poll succeeded. A probe also starts
+    /// the next poll when one is due.
+    pub fn is_current(&self) -> bool {
+        let inner = &self.inner;
+        let last = inner.last_attempt.load(Ordering::Acquire);
+        if last == NEVER || inner.clock.now_unix().saturating_sub(last) >= inner.ttl {
+            self.spawn_poll();
+        }
+        last != NEVER && inner.healthy.load(Ordering::Acquire)
+    }
+
     /// Polls now (sharing a poll under way).
     pub async fn refresh_now(&self) -> Result<(), FetchError> {
         let _guard = self.inner.fetch_lock.lock().await;
@@ -153,10 +164,14 @@ impl Inner {
             .store(self.clock.now_unix(), Ordering::Release);
         match &result {
             Ok(count) => {
+                metrics::counter!("portcullis_revocation_polls_total", "outcome" => "ok")
+                    .increment(1);
                 self.healthy.store(true, Ordering::Release);
                 tracing::debug!(revoked = count, "revocation list refreshed");
             }
             Err(e) => {
+                metrics::counter!("portcullis_revocation_polls_total", "outcome" => "error")
+                    .increment(1);
                 self.healthy.store(false, Ordering::Release);
                 tracing::warn!(error = %e, fail_open = self.fail_open, "revocation list fetch failed");
             }

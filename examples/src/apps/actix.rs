@@ -13,10 +13,26 @@ async fn me() -> Result<HttpResponse, AuthRejection> {
 /// method as a resource guard.
 pub fn public(gate: &Gate) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
+        let authenticator = gate.authenticator().clone();
         cfg.service(
             gate.resource("/api/health", allow_anonymous())
                 .guard(guard::Get())
                 .to(|| async { HttpResponse::Ok().json(services::health()) }),
+        )
+        // Readiness for a load balancer: keys loaded and fresh (503 otherwise).
+        .service(
+            gate.resource("/ready", allow_anonymous())
+                .guard(guard::Get())
+                .to(move || {
+                    let (status, body) = services::readiness(&authenticator);
+                    async move {
+                        HttpResponse::build(
+                            actix_web::http::StatusCode::from_u16(status)
+                                .unwrap_or(actix_web::http::StatusCode::SERVICE_UNAVAILABLE),
+                        )
+                        .json(body)
+                    }
+                }),
         );
     }
 }

@@ -8,6 +8,7 @@ use portcullis_core::Authenticator;
 
 /// The application.
 pub fn app(authenticator: Authenticator) -> Router {
+    let readiness = authenticator.clone();
     let gate = Gate::new(authenticator);
     let users = UserService;
     Router::new()
@@ -34,6 +35,22 @@ pub fn app(authenticator: Authenticator) -> Router {
             &gate,
             "/api/health",
             get(|| async { Json(services::health()) }),
+            allow_anonymous(),
+        )
+        // Readiness for a load balancer: keys loaded and fresh (503 otherwise).
+        .route_with(
+            &gate,
+            "/ready",
+            get(move || {
+                let (status, body) = services::readiness(&readiness);
+                async move {
+                    (
+                        axum::http::StatusCode::from_u16(status)
+                            .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE),
+                        Json(body),
+                    )
+                }
+            }),
             allow_anonymous(),
         )
 }

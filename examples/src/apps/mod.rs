@@ -1,4 +1,4 @@
-//! The tutorial's controllers, once per framework.
+//! The controllers of `docs/tutorial.md`, once per framework.
 
 pub mod actix;
 pub mod axum;

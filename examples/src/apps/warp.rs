@@ -7,10 +7,24 @@ use warp::Filter;
 
 /// The application.
 pub fn app(authenticator: Authenticator) -> Protected {
+    let readiness = authenticator.clone();
     let gate = Gate::new(authenticator);
-    let public = warp::path!("api" / "health")
-        .and(warp::get())
-        .map(|| warp::reply::json(&services::health()));
+    let health = warp::path!("api" / "health").and(warp::get()).map(|| {
+        warp::reply::with_status(
+            warp::reply::json(&services::health()),
+            warp::http::StatusCode::OK,
+        )
+    });
+    // Readiness for a load balancer: keys loaded and fresh (503 otherwise).
+    let ready = warp::path!("ready").and(warp::get()).map(move || {
+        let (status, body) = services::readiness(&readiness);
+        warp::reply::with_status(
+            warp::reply::json(&body),
+            warp::http::StatusCode::from_u16(status)
+                .unwrap_or(warp::http::StatusCode::SERVICE_UNAVAILABLE),
+        )
+    });
+    let public = health.or(ready).unify();
     let me = warp::path!("api" / "me")
         .and(warp::get())
         .and_then(|| async {

@@ -1,4 +1,4 @@
-//! The tutorial's Protected API.
+//! The Protected API of `docs/tutorial.md`.
 //!
 //! `cargo run -p portcullis-examples --bin protected-api -- [--framework axum|actix|warp]
 //! [--port 8000] [--issuer-port 9400] [--config application.yaml]` (`--help` lists them).
@@ -9,7 +9,7 @@ use portcullis_examples::apps::{self, Framework};
 use portcullis_examples::dev_issuer::{DevIssuer, DEV_ISSUER};
 use std::path::PathBuf;
 
-/// The tutorial's Protected API, protected by portcullis.
+/// The Protected API of docs/tutorial.md, protected by portcullis.
 #[derive(Parser)]
 #[command(name = "protected-api", version, about)]
 struct Args {
