@@ -18,11 +18,11 @@ pub(crate) fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(segment).ok()
 }
 
-/// A JWS segment decoded into `buf` when it fits (signatures up to RSA-4096's), else onto
+/// A JWS segment decoded into `buf` when it fits (a typical header, payload or signature), else onto
 /// the heap; same rules as [`decode_segment`].
-pub(crate) fn decode_segment_buffered<'b>(
+pub(crate) fn decode_segment_buffered<'b, const N: usize>(
     segment: &str,
-    buf: &'b mut [u8; 512],
+    buf: &'b mut [u8; N],
     heap: &'b mut Vec<u8>,
 ) -> Option<&'b [u8]> {
     match URL_SAFE_NO_PAD.decode_slice(segment, buf) {

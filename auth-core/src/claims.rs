@@ -15,7 +15,8 @@ pub struct TokenClaims(Arc<Inner>);
 struct Inner {
     raw: Map<String, Value>,
     authorities: Authorities,
-    audiences: Vec<String>,
+    /// `aud` as a list, made on first use.
+    audiences: std::sync::OnceLock<Vec<String>>,
     key_id: Option<String>,
     algorithm: Option<Algorithm>,
     token_type: Option<String>,
@@ -48,19 +49,10 @@ impl TokenClaims {
         algorithm: Option<Algorithm>,
         token_type: Option<String>,
     ) -> Self {
-        let audiences = match crate::strict_json::member(&raw, "aud") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            _ => Vec::new(),
-        };
         Self(Arc::new(Inner {
             raw,
             authorities,
-            audiences,
+            audiences: std::sync::OnceLock::new(),
             key_id,
             algorithm,
             token_type,
@@ -102,7 +94,17 @@ impl TokenClaims {
     }
     /// `aud`, as a list.
     pub fn audiences(&self) -> &[String] {
-        &self.0.audiences
+        self.0
+            .audiences
+            .get_or_init(|| match crate::strict_json::member(&self.0.raw, "aud") {
+                Some(Value::String(s)) => vec![s.clone()],
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                _ => Vec::new(),
+            })
     }
     /// `iat`, seconds since the epoch.
     pub fn issued_at(&self) -> Option<i64> {
