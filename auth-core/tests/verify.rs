@@ -364,16 +364,26 @@ async fn structure_errors_are_malformed() {
             Malformed::SegmentCount,
         ),
         (format!("{good}.x.y"), Malformed::SegmentCount),
+        // Not `token68` at all: refused before any decoding.
         (
             format!("{}!.{}.{}", parts[0], parts[1], parts[2]),
-            Malformed::Base64,
+            Malformed::NotToken68,
         ),
         (
             format!("{}=.{}.{}", parts[0], parts[1], parts[2]),
-            Malformed::Base64,
+            Malformed::NotToken68,
         ),
         (
             format!("{}.{}.{}!", parts[0], parts[1], parts[2]),
+            Malformed::NotToken68,
+        ),
+        // `token68` but not base64url (`+`, `/`, trailing padding).
+        (
+            format!("{}+.{}.{}", parts[0], parts[1], parts[2]),
+            Malformed::Base64,
+        ),
+        (
+            format!("{}.{}.{}=", parts[0], parts[1], parts[2]),
             Malformed::Base64,
         ),
         // header `[1]`
