@@ -723,6 +723,15 @@ impl Authenticator {
         }
         // Unknown kid: the source may refresh (rate-limited on its side) and try once more.
         let Some(fresh) = source.refresh(kid).await else {
+            // Another request's fetch may have brought the key between our look and the
+            // refresh (which then declined, within its cooldown): look once more.
+            if let Ok(now) = source.current() {
+                if !Arc::ptr_eq(&now, &keys) {
+                    if let KeyLookup::Found(key) = now.find(kid, alg) {
+                        return Ok(Arc::clone(key));
+                    }
+                }
+            }
             return Err(AuthError::UnknownKey);
         };
         match fresh.find(kid, alg) {

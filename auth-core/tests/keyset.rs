@@ -176,3 +176,42 @@ fn rsa_exponents_must_be_odd_and_at_least_three() {
     three["e"] = json!(b64url(&[3]));
     assert_eq!(report(json!({ "keys": [three] })).0.len(), 1);
 }
+
+/// A key that arrived through another request's fetch, between this request's look at the
+/// keys and its own refresh (declined within the cooldown), is still found.
+#[tokio::test]
+async fn a_key_fetched_meanwhile_by_another_request_is_found() {
+    use portcullis_core::{KeySet, KeySource, KeysUnavailable, RefreshFuture};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct Racing {
+        looks: AtomicUsize,
+        before: Arc<KeySet>,
+        after: Arc<KeySet>,
+    }
+    impl KeySource for Racing {
+        fn current(&self) -> Result<Arc<KeySet>, KeysUnavailable> {
+            // The first look predates the other request's fetch; every later one follows it.
+            Ok(if self.looks.fetch_add(1, Ordering::SeqCst) == 0 {
+                Arc::clone(&self.before)
+            } else {
+                Arc::clone(&self.after)
+            })
+        }
+        fn refresh<'a>(&'a self, _kid: Option<&'a str>) -> RefreshFuture<'a> {
+            Box::pin(std::future::ready(None)) // within the cooldown
+        }
+    }
+    let source = Racing {
+        looks: AtomicUsize::new(0),
+        before: Arc::new(KeySet::from_jwks(&TestKey::jwks(&[&RSA])).expect("jwks")),
+        after: Arc::new(KeySet::from_jwks(&TestKey::jwks(&[&RSA, &RSA2])).expect("jwks")),
+    };
+    let auth = portcullis_core::Authenticator::builder(config().build().expect("config"))
+        .key_source(source)
+        .clock(portcullis_core::testkit::ManualClock::new(NOW))
+        .build()
+        .expect("authenticator");
+    assert!(auth.verify_token(&token(&RSA2).sign()).await.is_ok());
+}
