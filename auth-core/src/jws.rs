@@ -105,7 +105,7 @@ impl TokenSources {
     pub fn cookie(&self) -> Option<&str> {
         self.cookie.as_deref()
     }
-    /// The query parameter (WebSocket upgrades only).
+    /// The query parameter, read on WebSocket upgrades (`Upgrade: websocket`) only.
     pub fn query(&self) -> Option<&str> {
         self.query.as_deref()
     }
@@ -139,7 +139,16 @@ impl TokenSources {
                 }
             }
         }
-        if let (Some(name), Some(query)) = (&self.query, request.query()) {
+        // The query parameter counts only on a WebSocket upgrade (RFC 6455: `GET` with
+        // `Upgrade: websocket`), the one request a browser cannot add a header to; on any other
+        // request a token in the URL is no token at all.
+        let upgrade = || {
+            request.header_values("upgrade").any(|v| {
+                v.split(|&b| b == b',')
+                    .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+            })
+        };
+        if let (Some(name), Some(query), true) = (&self.query, request.query(), upgrade()) {
             for pair in query.split('&') {
                 if let Some(value) = pair
                     .strip_prefix(name.as_str())
@@ -496,9 +505,20 @@ mod tests {
             find(vec![("cookie", "xsession=t; session_=u")], None),
             Absent
         );
-        assert_eq!(find(vec![], Some("a=1&access_token=t")), One(b"t"));
+        let ws = ("upgrade", "websocket");
+        assert_eq!(find(vec![ws], Some("a=1&access_token=t")), One(b"t"));
         assert_eq!(
-            find(vec![], Some("xaccess_token=t&access_token_=u")),
+            find(vec![("upgrade", "h2c, WebSocket")], Some("access_token=t")),
+            One(b"t")
+        );
+        assert_eq!(
+            find(vec![ws], Some("xaccess_token=t&access_token_=u")),
+            Absent
+        );
+        // Not a WebSocket upgrade: a token in the URL is no token.
+        assert_eq!(find(vec![], Some("access_token=t")), Absent);
+        assert_eq!(
+            find(vec![("upgrade", "h2c")], Some("access_token=t")),
             Absent
         );
         // Two anywhere: several, whatever the sources.
@@ -511,10 +531,13 @@ mod tests {
             Several
         );
         assert_eq!(
-            find(vec![("x-api-token", "t")], Some("access_token=t")),
+            find(vec![("x-api-token", "t"), ws], Some("access_token=t")),
             Several
         );
-        assert_eq!(find(vec![], Some("access_token=t&access_token=u")), Several);
+        assert_eq!(
+            find(vec![ws], Some("access_token=t&access_token=u")),
+            Several
+        );
         // Nothing configured: nothing read.
         assert_eq!(
             TokenSources::default().find(&&Req(vec![("x-api-token", "t")], Some("access_token=t"))),

@@ -126,8 +126,8 @@ pub async fn header_two_authorization_headers<A: Adapter>(h: &Harness<A>) {
 }
 
 /// Token sources besides `Authorization`, as configured: a custom header, a cookie among
-/// others (quoted or not) and a query parameter each carry the bare token, which is verified
-/// and enforced exactly as a bearer token is.
+/// others (quoted or not) and, on a WebSocket upgrade only, a query parameter each carry the
+/// bare token, which is verified and enforced exactly as a bearer token is.
 pub async fn token_sources_header_cookie_query<A: Adapter>(h: &Harness<A>) {
     let app = h.start(sources_authenticator(h)).await;
     let user = h.with_roles(&[]);
@@ -149,9 +149,20 @@ pub async fn token_sources_header_cookie_query<A: Adapter>(h: &Harness<A>) {
     send("/api/me", "cookie", format!("session=\"{user}\""))
         .await
         .assert_ok(me);
-    app.get(&format!("/api/me?x=1&access_token={user}"), None)
+    let upgrade = |path: String| {
+        app.send(
+            app.request(Method::GET, &path)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket"),
+        )
+    };
+    upgrade(format!("/api/me?x=1&access_token={user}"))
         .await
         .assert_ok(me);
+    // In the URL of anything but a WebSocket upgrade, a token is no token.
+    app.get(&format!("/api/me?access_token={user}"), None)
+        .await
+        .assert_error(&MISSING);
     // The route's requirement holds whatever the source.
     send("/api/admin/stats", "cookie", format!("session={user}"))
         .await
@@ -170,7 +181,7 @@ pub async fn token_sources_header_cookie_query<A: Adapter>(h: &Harness<A>) {
     send("/api/me", "cookie", format!("other_session={user}"))
         .await
         .assert_error(&MISSING);
-    app.get(&format!("/api/me?access_token_x={user}"), None)
+    upgrade(format!("/api/me?access_token_x={user}"))
         .await
         .assert_error(&MISSING);
 }
@@ -202,11 +213,18 @@ pub async fn token_sources_more_than_one_token_is_invalid_request<A: Adapter>(h:
         ),
         (
             format!("/api/admin/stats?access_token={admin}"),
-            vec![("x-api-token", user.clone())],
+            vec![
+                ("x-api-token", user.clone()),
+                ("connection", "upgrade".to_owned()),
+                ("upgrade", "websocket".to_owned()),
+            ],
         ),
         (
             format!("/api/admin/stats?access_token={admin}&access_token={admin}"),
-            vec![],
+            vec![
+                ("connection", "upgrade".to_owned()),
+                ("upgrade", "websocket".to_owned()),
+            ],
         ),
         (
             "/api/admin/stats".to_owned(),

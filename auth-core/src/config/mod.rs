@@ -425,9 +425,10 @@ impl AuthConfigBuilder {
         self.token_cookie = Some(name.into());
         self
     }
-    /// `token_query`: a query parameter that may carry the token, for WebSocket upgrades
-    /// only (browsers cannot set headers on them). URLs end up in access logs, proxies and
-    /// browser history: never use it for anything else. portcullis never logs it.
+    /// `token_query`: a query parameter that may carry the token, read on WebSocket upgrades
+    /// only (`Upgrade: websocket`: browsers cannot set headers on them); on any other request
+    /// a token in the URL is ignored. URLs end up in access logs, proxies and browser history:
+    /// portcullis never logs it, make sure nothing in front of it does.
     pub fn token_query(mut self, name: impl Into<String>) -> Self {
         self.token_query = Some(name.into());
         self
