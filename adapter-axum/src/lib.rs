@@ -73,8 +73,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use portcullis_core::markers::{
-    allow_anonymous, requires_agent_scope, requires_all_roles, requires_group, requires_role,
-    requires_token_scope,
+    allow_anonymous, requires_agent_scope, requires_all_roles, requires_authorization_header,
+    requires_group, requires_role, requires_token_scope,
 };
 
 /// The authenticator of one application, and the layers built from it.

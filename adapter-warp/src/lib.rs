@@ -171,6 +171,14 @@ impl Gate {
         self.requires(Requirement::any_scope(scopes))
     }
 
+    /// Marker: the token came in the `Authorization` header, not in a configured cookie,
+    /// custom header or query parameter (401 otherwise).
+    pub fn requires_authorization_header(
+        &self,
+    ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+        self.requires(Requirement::AuthorizationHeader)
+    }
+
     /// Marker (pico-client-auth's `@requires_scope`): an agent token
     /// (`X-Agent-Authorization`) granting one of `scopes` (wildcards apply): 401 when it is
     /// missing or invalid, 403 without a matching scope.

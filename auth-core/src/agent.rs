@@ -182,6 +182,7 @@ pub struct Caller {
     pub agent: Option<AgentClaims>,
     agent_error: Option<AuthError>,
     disabled: bool,
+    source: Option<crate::TokenSource>,
 }
 
 impl Caller {
@@ -192,7 +193,19 @@ impl Caller {
             agent,
             agent_error: None,
             disabled: false,
+            source: None,
         }
+    }
+
+    /// Where the caller's token came from (`None`: anonymous, or not known).
+    pub fn source(&self) -> Option<crate::TokenSource> {
+        self.source
+    }
+
+    /// Records where the caller's token came from.
+    pub(crate) fn with_source(mut self, source: crate::TokenSource) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// The caller of an application whose authentication is disabled: anonymous, and every
@@ -219,12 +232,12 @@ impl Caller {
         };
         let inner = AGENT.scope(slot, future);
         let disabled = self.disabled;
-        let user = self.user;
+        let (user, source) = (self.user, self.source);
         async move {
             if disabled {
                 crate::SecurityContext::scope_disabled(inner).await
             } else {
-                crate::SecurityContext::scope(user, inner).await
+                crate::SecurityContext::scope_from(user, source, inner).await
             }
         }
     }

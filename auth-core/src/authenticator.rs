@@ -9,7 +9,7 @@ use crate::config::AuthConfig;
 use crate::error::{AuthError, ErrorResponse, Malformed};
 use crate::jws::{
     bare_token, bearer_credential, check_token68, AuthorizationHeader, CompactJws,
-    RequestCredentials,
+    RequestCredentials, TokenSource,
 };
 use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
 use crate::policy::Requirement;
@@ -335,13 +335,13 @@ impl Authenticator {
         if requirement.allows_anonymous() {
             return Ok(self.authenticate_optional(credentials).await);
         }
-        let user = self.authenticate_credentials(&credentials).await?;
+        let (user, source) = self.authenticate_from(&credentials).await?;
         let agent = if requirement.needs_agent() {
             Some(self.agent_of(credentials).await?)
         } else {
             None
         };
-        if let Err(e) = requirement.check_with_agent(Some(&user), agent.as_ref()) {
+        if let Err(e) = requirement.check_from(Some(&user), agent.as_ref(), Some(source)) {
             count_decision("denied", e.reason());
             tracing::info!(
                 outcome = "denied",
@@ -352,7 +352,7 @@ impl Authenticator {
             );
             return Err(e);
         }
-        Ok(Caller::new(Some(user), agent))
+        Ok(Caller::new(Some(user), agent).with_source(source))
     }
 
     /// What a gate decides for every request before the framework hands it to a handler:
@@ -370,13 +370,13 @@ impl Authenticator {
         if !self.inner.config.enabled() {
             return Ok(Caller::disabled());
         }
-        let user = self.authenticate_credentials(&credentials).await?;
-        let caller = Caller::new(Some(user), None);
+        let (user, source) = self.authenticate_from(&credentials).await?;
+        let caller = Caller::new(Some(user), None).with_source(source);
         if credentials.agent_authorization == AuthorizationHeader::Absent {
             return Ok(caller);
         }
         Ok(match self.agent_of(credentials).await {
-            Ok(agent) => Caller::new(caller.user, Some(agent)),
+            Ok(agent) => Caller::new(caller.user, Some(agent)).with_source(source),
             Err(e) => caller.with_agent_error(e),
         })
     }
@@ -420,8 +420,10 @@ impl Authenticator {
         {
             return Caller::default();
         }
-        let user = self.authenticate_credentials(&credentials).await.ok();
-        Caller::new(user, None)
+        match self.authenticate_from(&credentials).await {
+            Ok((user, source)) => Caller::new(Some(user), None).with_source(source),
+            Err(_) => Caller::default(),
+        }
     }
 
     /// Verifies an agent token (`X-Agent-Authorization`): 401
@@ -465,9 +467,21 @@ impl Authenticator {
         &self,
         credentials: &RequestCredentials<'_>,
     ) -> Result<TokenClaims, AuthError> {
-        let token = caller_token(credentials, self.inner.config.max_token_bytes())
+        self.authenticate_from(credentials)
+            .await
+            .map(|(claims, _)| claims)
+    }
+
+    /// [`authenticate_credentials`](Self::authenticate_credentials) and where the token was.
+    async fn authenticate_from(
+        &self,
+        credentials: &RequestCredentials<'_>,
+    ) -> Result<(TokenClaims, TokenSource), AuthError> {
+        let (token, source) = caller_token_from(credentials, self.inner.config.max_token_bytes())
             .inspect_err(|e| log_rejection(e, None))?;
-        self.verify_token(token).await
+        self.verify_token(token)
+            .await
+            .map(|claims| (claims, source))
     }
 
     /// Verifies a bare token (no `Bearer ` prefix), e.g. one carried in a queue message.
@@ -869,13 +883,27 @@ fn caller_token<'a>(
     credentials: &RequestCredentials<'a>,
     max_len: usize,
 ) -> Result<&'a str, AuthError> {
+    caller_token_from(credentials, max_len).map(|(token, _)| token)
+}
+
+/// [`caller_token`] and where it came from.
+fn caller_token_from<'a>(
+    credentials: &RequestCredentials<'a>,
+    max_len: usize,
+) -> Result<(&'a str, TokenSource), AuthError> {
     match credentials.other_token {
-        AuthorizationHeader::Absent => bearer_credential(credentials.authorization, max_len),
+        AuthorizationHeader::Absent => bearer_credential(credentials.authorization, max_len)
+            .map(|t| (t, TokenSource::AuthorizationHeader)),
         AuthorizationHeader::Several => Err(AuthError::InvalidRequest),
         AuthorizationHeader::One(_) if credentials.authorization != AuthorizationHeader::Absent => {
             Err(AuthError::InvalidRequest)
         }
-        AuthorizationHeader::One(value) => bare_token(value, max_len),
+        AuthorizationHeader::One(value) => {
+            // Where exactly one other token was found, its source is known; anything else
+            // would be a bug in the adapter: refuse rather than guess.
+            let source = credentials.other_source.ok_or(AuthError::InvalidRequest)?;
+            bare_token(value, max_len).map(|t| (t, source))
+        }
     }
 }
 

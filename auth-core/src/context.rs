@@ -17,6 +17,8 @@ use std::future::Future;
 struct Current {
     claims: Option<TokenClaims>,
     enforcing: bool,
+    /// Where the caller's token came from (`None`: not known, e.g. a scope opened by hand).
+    source: Option<crate::TokenSource>,
 }
 
 tokio::task_local! {
@@ -27,6 +29,7 @@ fn current(claims: Option<TokenClaims>) -> Current {
     Current {
         claims,
         enforcing: true,
+        source: None,
     }
 }
 
@@ -64,6 +67,27 @@ impl SecurityContext {
         CURRENT.scope(current(claims.into()), future)
     }
 
+    /// Runs `future` with `claims` as the current caller, whose token came from `source`.
+    pub(crate) fn scope_from<F: Future>(
+        claims: Option<TokenClaims>,
+        source: Option<crate::TokenSource>,
+        future: F,
+    ) -> impl Future<Output = F::Output> {
+        CURRENT.scope(
+            Current {
+                claims,
+                enforcing: true,
+                source,
+            },
+            future,
+        )
+    }
+
+    /// Where the current caller's token came from (`None` outside a gate's scope).
+    pub fn token_source() -> Option<crate::TokenSource> {
+        CURRENT.try_with(|c| c.source).ok().flatten()
+    }
+
     /// Runs `future` as a gate with authentication disabled does: anonymous, and
     /// [`enforce`](Self::enforce) lets every requirement pass.
     pub(crate) fn scope_disabled<F: Future>(future: F) -> impl Future<Output = F::Output> {
@@ -71,6 +95,7 @@ impl SecurityContext {
             Current {
                 claims: None,
                 enforcing: false,
+                source: None,
             },
             future,
         )
@@ -237,9 +262,9 @@ impl SecurityContext {
                 (None, true) => match crate::agent::agent_error() {
                     // The agent header was sent but did not verify: say so, not "missing".
                     Some(e) => Err(e),
-                    None => r.check_with_agent(Some(c), None),
+                    None => r.check_from(Some(c), None, Self::token_source()),
                 },
-                (agent, _) => r.check_with_agent(Some(c), agent.as_ref()),
+                (agent, _) => r.check_from(Some(c), agent.as_ref(), Self::token_source()),
             },
         })
     }

@@ -24,6 +24,10 @@ pub enum AuthError {
     /// (for example two `Authorization` headers).
     #[error("invalid authorization request")]
     InvalidRequest,
+    /// The route takes its token from the `Authorization` header only, and it came from
+    /// elsewhere (a configured cookie, header or query parameter).
+    #[error("token not sent in the Authorization header")]
+    TokenSourceNotAllowed,
     /// The token is longer than `max_token_bytes`; it was not decoded.
     #[error("token exceeds the size limit")]
     TokenTooLarge,
@@ -202,6 +206,7 @@ impl AuthError {
         match self {
             Self::MissingToken => "missing_token",
             Self::InvalidRequest => "invalid_request",
+            Self::TokenSourceNotAllowed => "token_source_not_allowed",
             Self::TokenTooLarge => "token_too_large",
             Self::Malformed(_) => "malformed",
             Self::UnsupportedCritical => "unsupported_crit",
@@ -238,6 +243,7 @@ impl AuthError {
         Cow::Borrowed(match self {
             Self::MissingToken => "Missing or invalid Authorization header",
             Self::InvalidRequest => "Invalid Authorization header",
+            Self::TokenSourceNotAllowed => "Token must be sent in the Authorization header",
             Self::TokenTooLarge => "Token too large",
             Self::Malformed(_) => "Malformed token",
             Self::UnsupportedCritical => "Unsupported critical header parameter",
@@ -290,9 +296,10 @@ impl AuthError {
 
     fn challenge(&self) -> Option<Challenge> {
         match self {
-            Self::MissingToken | Self::NotAuthenticated | Self::MissingAgentToken => {
-                Some(Challenge::Plain)
-            }
+            Self::MissingToken
+            | Self::NotAuthenticated
+            | Self::MissingAgentToken
+            | Self::TokenSourceNotAllowed => Some(Challenge::Plain),
             Self::InvalidRequest => Some(Challenge::InvalidRequest),
             Self::InsufficientRole { .. }
             | Self::InsufficientGroup { .. }

@@ -54,6 +54,8 @@ pub struct RequestCredentials<'a> {
     /// in one), which is an RFC 6750 `invalid_request`, as is a token here together with an
     /// `Authorization` header.
     pub other_token: AuthorizationHeader<'a>,
+    /// Where `other_token` came from, when it is exactly one token.
+    pub other_source: Option<TokenSource>,
 }
 
 impl<'a> RequestCredentials<'a> {
@@ -66,15 +68,31 @@ impl<'a> RequestCredentials<'a> {
             authorization,
             agent_authorization,
             other_token: AuthorizationHeader::Absent,
+            other_source: None,
         }
     }
 
     /// Adds the token from the configured [`TokenSources`] of `request` (nothing is read when
     /// none is configured).
     pub fn with_sources(mut self, sources: &TokenSources, request: impl RequestParts<'a>) -> Self {
-        self.other_token = sources.find(&request);
+        let found = sources.find_found(&request);
+        (self.other_token, self.other_source) = (found.0, found.1);
         self
     }
+}
+
+/// Where a request's token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer` (or a bare token given to `verify_token`).
+    AuthorizationHeader,
+    /// The configured `token_header`.
+    Header,
+    /// The configured `token_cookie`.
+    Cookie,
+    /// The configured `token_query` (on a WebSocket upgrade).
+    Query,
 }
 
 /// What an adapter lets the core read of a request (borrowed for `'a`) to find a token
@@ -116,13 +134,18 @@ impl TokenSources {
 
     /// The token of `request` in these sources: absent, exactly one, or several.
     pub fn find<'a, R: RequestParts<'a>>(&self, request: &R) -> AuthorizationHeader<'a> {
+        self.find_found(request).0
+    }
+
+    /// The token and, when there is exactly one, its source.
+    fn find_found<'a, R: RequestParts<'a>>(&self, request: &R) -> Found<'a> {
         if !self.any() {
-            return AuthorizationHeader::Absent;
+            return Found::default();
         }
         let mut found = Found::default();
         if let Some(name) = &self.header {
             for value in request.header_values(name) {
-                found.push(value);
+                found.push(value, TokenSource::Header);
             }
         }
         if let Some(name) = &self.cookie {
@@ -134,7 +157,7 @@ impl TokenSources {
                         .strip_prefix(name.as_bytes())
                         .and_then(|rest| rest.strip_prefix(b"="))
                     {
-                        found.push(strip_quotes(value.trim_ascii_end()));
+                        found.push(strip_quotes(value.trim_ascii_end()), TokenSource::Cookie);
                     }
                 }
             }
@@ -156,11 +179,11 @@ impl TokenSources {
                 {
                     // Taken as sent: a JWS needs no percent-encoding, and a token that has any
                     // is not `token68` and is refused.
-                    found.push(value.as_bytes());
+                    found.push(value.as_bytes(), TokenSource::Query);
                 }
             }
         }
-        found.0
+        found
     }
 }
 
@@ -173,13 +196,13 @@ fn strip_quotes(value: &[u8]) -> &[u8] {
 }
 
 #[derive(Default)]
-struct Found<'a>(AuthorizationHeader<'a>);
+struct Found<'a>(AuthorizationHeader<'a>, Option<TokenSource>);
 
 impl<'a> Found<'a> {
-    fn push(&mut self, value: &'a [u8]) {
-        self.0 = match self.0 {
-            AuthorizationHeader::Absent => AuthorizationHeader::One(value),
-            _ => AuthorizationHeader::Several,
+    fn push(&mut self, value: &'a [u8], source: TokenSource) {
+        (self.0, self.1) = match self.0 {
+            AuthorizationHeader::Absent => (AuthorizationHeader::One(value), Some(source)),
+            _ => (AuthorizationHeader::Several, None),
         };
     }
 }

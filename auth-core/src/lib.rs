@@ -109,7 +109,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{AuthConfig, AuthConfigBuilder, ConfigError, ConfigProblem, Secret};
 pub use context::SecurityContext;
 pub use error::{AuthError, ErrorResponse, Malformed};
-pub use jws::{AuthorizationHeader, RequestCredentials, RequestParts, TokenSources};
+pub use jws::{AuthorizationHeader, RequestCredentials, RequestParts, TokenSource, TokenSources};
 pub use keys::{
     JwksError, KeyError, KeyLookup, KeySet, KeySource, KeyStatus, KeysUnavailable, RefreshFuture,
     SkippedKey, StaticKeys, VerifyingKey, MAX_KEYS,

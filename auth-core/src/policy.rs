@@ -35,6 +35,10 @@ pub enum Requirement {
     /// (sorted), with the wildcard rule of [`scope_matches`] (pico-client-auth's
     /// `@requires_scope`).
     AgentScope(Vec<String>),
+    /// The token must have come in the `Authorization` header, not in a configured cookie,
+    /// custom header or query parameter (e.g. a state-changing route of an application that
+    /// also accepts a session cookie: no cross-site request can set `Authorization`).
+    AuthorizationHeader,
     /// Every requirement of the list.
     All(Vec<Requirement>),
 }
@@ -122,6 +126,17 @@ impl Requirement {
         caller: Option<&TokenClaims>,
         agent: Option<&AgentClaims>,
     ) -> Result<(), AuthError> {
+        self.check_from(caller, agent, None)
+    }
+
+    /// [`check_with_agent`](Self::check_with_agent), knowing where the caller's token came
+    /// from (`None`: not known, which [`Requirement::AuthorizationHeader`] refuses).
+    pub fn check_from(
+        &self,
+        caller: Option<&TokenClaims>,
+        agent: Option<&AgentClaims>,
+        source: Option<crate::TokenSource>,
+    ) -> Result<(), AuthError> {
         let claims = match (self, caller) {
             (Self::Anonymous, _) => return Ok(()),
             (_, None) => return Err(AuthError::NotAuthenticated),
@@ -179,9 +194,13 @@ impl Requirement {
                     })
                 }
             }
+            Self::AuthorizationHeader => match source {
+                Some(crate::TokenSource::AuthorizationHeader) => Ok(()),
+                _ => Err(AuthError::TokenSourceNotAllowed),
+            },
             Self::All(all) => all
                 .iter()
-                .try_for_each(|r| r.check_with_agent(caller, agent)),
+                .try_for_each(|r| r.check_from(caller, agent, source)),
         }
     }
 }
@@ -228,6 +247,12 @@ pub mod markers {
     /// `@allow_anonymous`: anyone may call; a valid token still identifies the caller.
     pub fn allow_anonymous() -> Requirement {
         Requirement::Anonymous
+    }
+    /// The token must come in the `Authorization` header on this route, even where the
+    /// application also accepts a cookie, custom header or query parameter (401 otherwise).
+    /// Combine with another marker through [`Requirement::and`].
+    pub fn requires_authorization_header() -> Requirement {
+        Requirement::AuthorizationHeader
     }
     /// `@requires_role(...)`: at least one of `roles` (403 otherwise).
     pub fn requires_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {

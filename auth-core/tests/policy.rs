@@ -199,3 +199,31 @@ fn every_empty_list_admits_nobody() {
         );
     }
 }
+
+#[test]
+fn authorization_header_requirement_fails_closed_when_the_source_is_unknown() {
+    use portcullis_core::{AuthError, Requirement, TokenClaims, TokenSource};
+    let claims = TokenClaims::from_json(serde_json::json!({"sub": "u", "roles": ["admin"]}));
+    let r = Requirement::AuthorizationHeader.and(Requirement::any_role(["admin"]));
+    assert_eq!(
+        r.check_from(Some(&claims), None, Some(TokenSource::AuthorizationHeader)),
+        Ok(())
+    );
+    for source in [
+        Some(TokenSource::Cookie),
+        Some(TokenSource::Header),
+        Some(TokenSource::Query),
+        None,
+    ] {
+        assert_eq!(
+            r.check_from(Some(&claims), None, source),
+            Err(AuthError::TokenSourceNotAllowed),
+            "{source:?}"
+        );
+    }
+    // Without a source at all (a check by hand), the requirement refuses.
+    assert_eq!(
+        Requirement::AuthorizationHeader.check(Some(&claims)),
+        Err(AuthError::TokenSourceNotAllowed)
+    );
+}

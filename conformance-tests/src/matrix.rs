@@ -240,7 +240,7 @@ pub fn expected(method: &str, path: &str, caller: &Caller) -> Option<u16> {
         };
         let satisfies_all = at_path.iter().all(|r| {
             r.requirement()
-                .check_with_agent(Some(claims), caller.agent.as_ref())
+                .check_from(Some(claims), caller.agent.as_ref(), BEARER)
                 .is_ok()
         });
         // A caller who lacks a requirement of the path: axum and actix-web check it around
@@ -255,7 +255,7 @@ pub fn expected(method: &str, path: &str, caller: &Caller) -> Option<u16> {
     let Some(claims) = &caller.claims else {
         return Some(401);
     };
-    match requirement.check_with_agent(Some(claims), caller.agent.as_ref()) {
+    match requirement.check_from(Some(claims), caller.agent.as_ref(), BEARER) {
         Err(e) => Some(e.status()),
         // The handler's own role check.
         Ok(()) if *route == Route::HandlerCheck && !claims.has_role("auditor") => Some(403),
@@ -469,3 +469,7 @@ fn check(report: &mut Report, case: &Case, caller: &Caller, reply: &RawReply) {
         }
     }
 }
+
+/// Every matrix request carries its token in `Authorization`.
+const BEARER: Option<portcullis_core::TokenSource> =
+    Some(portcullis_core::TokenSource::AuthorizationHeader);

@@ -241,6 +241,41 @@ pub async fn token_sources_more_than_one_token_is_invalid_request<A: Adapter>(h:
     }
 }
 
+/// A route marked `requires_authorization_header()` takes its token from `Authorization`
+/// only: the same valid token in the application's cookie or custom header is refused there
+/// (401, no handler runs), and accepted on the routes without the marker.
+pub async fn token_sources_route_requires_authorization_header<A: Adapter>(h: &Harness<A>) {
+    let app = h.start(sources_authenticator(h)).await;
+    let user = h.with_roles(&[]);
+    let post = |name: &str, value: String| {
+        app.send(
+            app.request(Method::POST, "/api/account/close")
+                .header(name, value),
+        )
+    };
+    post("authorization", format!("Bearer {user}"))
+        .await
+        .assert_ok(r#"{"closed":true}"#);
+    for (name, value) in [
+        ("cookie", format!("session={user}")),
+        ("x-api-token", user.clone()),
+    ] {
+        let r = post(name, value).await;
+        r.assert_error(&AuthError::TokenSourceNotAllowed);
+        assert_eq!(
+            r.body,
+            r#"{"detail":"Token must be sent in the Authorization header"}"#
+        );
+    }
+    // The same cookie is a token on an unmarked route.
+    app.send(
+        app.request(Method::GET, "/api/me")
+            .header("cookie", format!("session={user}")),
+    )
+    .await
+    .assert_ok(r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":[]}"#);
+}
+
 /// Without configuration, a token anywhere but `Authorization` is no token at all.
 pub async fn token_sources_off_by_default<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;

@@ -141,6 +141,9 @@ pub enum Route {
     MacroAdmin,
     /// `GET /api/typed`: no marker; the adapter's typed claims extractor ([`Profile`]).
     Typed,
+    /// `POST /api/account/close`: the token must come in the `Authorization` header, not a
+    /// configured cookie, header or query parameter.
+    AccountClose,
 }
 
 /// The status a handler answers when it runs for a caller who does not satisfy its own
@@ -170,12 +173,13 @@ impl Route {
         Route::TokenScope,
         Route::MacroAdmin,
         Route::Typed,
+        Route::AccountClose,
     ];
 
     /// The route's method.
     pub fn method(self) -> &'static str {
         match self {
-            Route::HealthPost | Route::Payments | Route::Echo => "POST",
+            Route::HealthPost | Route::Payments | Route::Echo | Route::AccountClose => "POST",
             Route::ItemDelete => "DELETE",
             _ => "GET",
         }
@@ -202,6 +206,7 @@ impl Route {
             Route::TokenScope => "/api/docs",
             Route::MacroAdmin => "/api/macro/admin",
             Route::Typed => "/api/typed",
+            Route::AccountClose => "/api/account/close",
         }
     }
 
@@ -227,6 +232,7 @@ impl Route {
             Route::Payments => Requirement::any_role(["treasury-service"])
                 .and(Requirement::agent_scope(["treasury:write:*"])),
             Route::TokenScope => Requirement::any_scope(["docs:read"]),
+            Route::AccountClose => Requirement::AuthorizationHeader,
         }
     }
 }
@@ -241,7 +247,11 @@ pub fn oracle(route: Route) -> Option<Value> {
     }
     let caller = SecurityContext::get();
     let agent = AgentContext::get();
-    match requirement.check_with_agent(caller.as_ref(), agent.as_ref()) {
+    match requirement.check_from(
+        caller.as_ref(),
+        agent.as_ref(),
+        SecurityContext::token_source(),
+    ) {
         Ok(()) => None,
         Err(e) => Some(json!({
             "oracle": "handler ran for a caller who does not satisfy its requirement",
@@ -276,6 +286,7 @@ pub async fn respond(route: Route) -> Result<(u16, Value), AuthError> {
         Route::ItemDelete => json!({"deleted": 42}),
         Route::NestedAdmin => json!({"report": "v1"}),
         Route::TokenScope => json!({"docs": ["guide"]}),
+        Route::AccountClose => json!({"closed": true}),
         Route::Typed => json!({"typed": "use typed()"}),
     };
     Ok((200, body))

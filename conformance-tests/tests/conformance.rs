@@ -30,8 +30,9 @@ impl Adapter for AxumAdapter {
         use ::axum::routing::{delete, get, post};
         use ::axum::{Json, Router};
         use portcullis_axum::{
-            allow_anonymous, requires_agent_scope, requires_all_roles, requires_group,
-            requires_role, requires_token_scope, Gate, RouterExt,
+            allow_anonymous, requires_agent_scope, requires_all_roles,
+            requires_authorization_header, requires_group, requires_role, requires_token_scope,
+            Gate, RouterExt,
         };
 
         let r = |route: Route| move || axum_answer(route);
@@ -104,6 +105,12 @@ impl Adapter for AxumAdapter {
                 "/api/docs",
                 get(r(Route::TokenScope)),
                 requires_token_scope(["docs:read"]),
+            )
+            .route_with(
+                &gate,
+                "/api/account/close",
+                post(r(Route::AccountClose)),
+                requires_authorization_header(),
             )
             .route_with(
                 &gate,
@@ -186,8 +193,9 @@ impl Adapter for ActixAdapter {
     fn serve(authenticator: Authenticator, listener: std::net::TcpListener) -> Server {
         use ::actix_web::{guard, web, App, HttpServer};
         use portcullis_actix::{
-            allow_anonymous, requires_agent_scope, requires_all_roles, requires_group,
-            requires_role, requires_token_scope, Gate,
+            allow_anonymous, requires_agent_scope, requires_all_roles,
+            requires_authorization_header, requires_group, requires_role, requires_token_scope,
+            Gate,
         };
 
         fn r(route: Route) -> ::actix_web::Route {
@@ -319,6 +327,16 @@ impl Adapter for ActixAdapter {
                                             r(Route::TokenScope)
                                                 .method(::actix_web::http::Method::GET),
                                         ),
+                                )
+                                .service(
+                                    gate.resource(
+                                        "/api/account/close",
+                                        requires_authorization_header(),
+                                    )
+                                    .route(
+                                        r(Route::AccountClose)
+                                            .method(::actix_web::http::Method::POST),
+                                    ),
                                 )
                                 .service(actix_macro_admin)
                                 .service(
@@ -488,6 +506,11 @@ impl Adapter for WarpAdapter {
                 .and(::warp::get())
                 .and(gate.requires_token_scope(["docs:read"]))
                 .and(answer(Route::TokenScope))
+                .boxed(),
+            ::warp::path!("api" / "account" / "close")
+                .and(::warp::post())
+                .and(gate.requires_authorization_header())
+                .and(answer(Route::AccountClose))
                 .boxed(),
             ::warp::path!("api" / "typed")
                 .and(::warp::get())
