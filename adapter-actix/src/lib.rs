@@ -172,7 +172,11 @@ impl Gate {
 }
 
 /// The parts of an actix-web request where a configured token source can be.
-struct SourceParts<'a>(&'a actix_web::http::header::HeaderMap, &'a str);
+struct SourceParts<'a>(
+    &'a actix_web::http::header::HeaderMap,
+    &'a str,
+    &'a actix_web::http::Method,
+);
 
 impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
@@ -181,13 +185,16 @@ impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn query(&self) -> Option<&'a str> {
         Some(self.1)
     }
+    fn method(&self) -> &str {
+        self.2.as_str()
+    }
 }
 
 fn credentials<'r>(
     authenticator: &Authenticator,
     request: &'r ServiceRequest,
 ) -> RequestCredentials<'r> {
-    let parts = SourceParts(request.headers(), request.query_string());
+    let parts = SourceParts(request.headers(), request.query_string(), request.method());
     credentials_of_headers(request).with_sources(authenticator.config().token_sources(), parts)
 }
 

@@ -145,7 +145,7 @@ impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
 }
 
 /// The parts of an axum request where a configured token source can be.
-struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>);
+struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>, &'a http::Method);
 
 impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
@@ -154,13 +154,16 @@ impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn query(&self) -> Option<&'a str> {
         self.1
     }
+    fn method(&self) -> &str {
+        self.2.as_str()
+    }
 }
 
 fn credentials<'r, B>(
     authenticator: &Authenticator,
     request: &'r http::Request<B>,
 ) -> RequestCredentials<'r> {
-    let parts = SourceParts(request.headers(), request.uri().query());
+    let parts = SourceParts(request.headers(), request.uri().query(), request.method());
     credentials_of_headers(request).with_sources(authenticator.config().token_sources(), parts)
 }
 

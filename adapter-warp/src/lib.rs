@@ -286,7 +286,7 @@ impl Protected {
                     headers.get_all(name).iter().map(HeaderValue::as_bytes),
                 )
             };
-            let parts = SourceParts(headers, request.uri().query());
+            let parts = SourceParts(headers, request.uri().query(), request.method());
             // warp has no route metadata: the agent token is verified whenever one is sent,
             // and only `requires_agent_scope` markers look at it.
             self.authenticator
@@ -374,7 +374,7 @@ where
 }
 
 /// The parts of a request where a configured token source can be.
-struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>);
+struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>, &'a http::Method);
 
 impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
@@ -382,5 +382,8 @@ impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     }
     fn query(&self) -> Option<&'a str> {
         self.1
+    }
+    fn method(&self) -> &str {
+        self.2.as_str()
     }
 }

@@ -76,6 +76,25 @@ struct Inner {
     cache: Option<crate::cache::VerifiedCache>,
     #[cfg(feature = "remote")]
     revocation: Option<crate::remote::RevocationList>,
+    /// The issuers trusted besides the configuration's own (`issuers:`), each with its own
+    /// settings, keys and claim mapping.
+    others: Vec<Issuer>,
+}
+
+/// One more trusted issuer.
+struct Issuer {
+    config: AuthConfig,
+    keys: Arc<dyn KeySource>,
+    resolver: Arc<dyn RoleResolver>,
+}
+
+/// What verifies a token of one issuer.
+#[derive(Clone, Copy)]
+struct IssuerRef<'a> {
+    index: usize,
+    config: &'a AuthConfig,
+    keys: &'a Arc<dyn KeySource>,
+    resolver: &'a Arc<dyn RoleResolver>,
 }
 
 /// Assembles an [`Authenticator`]; every part but the configuration has a default.
@@ -212,30 +231,31 @@ impl AuthenticatorBuilder {
         let keys: Arc<dyn KeySource> = match self.keys {
             Some(keys) => keys,
             None if !config.enabled() => Arc::new(StaticKeys::new(KeySet::new())),
-            None => {
-                if let Some(secret) = config.shared_secret() {
-                    let key = VerifyingKey::shared_secret(None, secret.expose().as_bytes())
-                        .map_err(|e| SetupError::Keys(e.to_string()))?;
-                    Arc::new(StaticKeys::new(KeySet::new().with(key)))
-                } else if let Some(path) = config.jwks_file() {
-                    Arc::new(
-                        StaticKeys::from_jwks_file(path)
-                            .map_err(|e| SetupError::Keys(e.to_string()))?,
-                    )
-                } else {
-                    #[cfg(feature = "remote")]
-                    {
-                        Arc::new(crate::remote::RemoteKeys::with_clock(
-                            &config,
-                            fetcher.clone(),
-                            Arc::clone(&clock),
-                        ))
-                    }
-                    #[cfg(not(feature = "remote"))]
-                    return Err(SetupError::NoKeySource);
-                }
-            }
+            None => keys_for(
+                &config,
+                #[cfg(feature = "remote")]
+                &fetcher,
+                &clock,
+            )?,
         };
+        let mut others = Vec::new();
+        if config.enabled() {
+            for other in &config.others {
+                others.push(Issuer {
+                    config: other.clone(),
+                    keys: keys_for(
+                        other,
+                        #[cfg(feature = "remote")]
+                        &fetcher,
+                        &clock,
+                    )?,
+                    resolver: self
+                        .resolver
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(ClaimPathResolver::from_config(other))),
+                });
+            }
+        }
         #[cfg(feature = "remote")]
         let revocation = if config.enabled() {
             crate::remote::RevocationList::with_clock(&config, fetcher, Arc::clone(&clock))
@@ -267,9 +287,40 @@ impl AuthenticatorBuilder {
                 cache,
                 #[cfg(feature = "remote")]
                 revocation,
+                others,
             }),
         })
     }
+}
+
+/// The key source a configuration describes: `shared_secret`, `jwks_file`, else (feature
+/// `remote`) `jwks_endpoint` or OIDC discovery, fetched in the background from the start.
+fn keys_for(
+    config: &AuthConfig,
+    #[cfg(feature = "remote")] fetcher: &crate::remote::HttpFetcher,
+    clock: &Arc<dyn Clock>,
+) -> Result<Arc<dyn KeySource>, SetupError> {
+    let _ = clock;
+    if let Some(secret) = config.shared_secret() {
+        let key = VerifyingKey::shared_secret(None, secret.expose().as_bytes())
+            .map_err(|e| SetupError::Keys(e.to_string()))?;
+        return Ok(Arc::new(StaticKeys::new(KeySet::new().with(key))));
+    }
+    if let Some(path) = config.jwks_file() {
+        return Ok(Arc::new(
+            StaticKeys::from_jwks_file(path).map_err(|e| SetupError::Keys(e.to_string()))?,
+        ));
+    }
+    #[cfg(feature = "remote")]
+    {
+        Ok(Arc::new(crate::remote::RemoteKeys::with_clock(
+            config,
+            fetcher.clone(),
+            Arc::clone(clock),
+        )))
+    }
+    #[cfg(not(feature = "remote"))]
+    Err(SetupError::NoKeySource)
 }
 
 impl Authenticator {
@@ -495,7 +546,7 @@ impl Authenticator {
         let span = tracing::info_span!(
             "portcullis.verify",
             kind = kind.as_str(),
-            issuer = self.inner.config.issuer(),
+            issuer = Empty,
             outcome = Empty,
             reason = Empty,
             kid = Empty,
@@ -518,7 +569,7 @@ impl Authenticator {
         check_token68(token).inspect_err(|e| log_rejection(e, None))?;
         let jws = CompactJws::parse(token).inspect_err(|e| log_rejection(e, None))?;
         match self.verify_jws(&jws, kind).await {
-            Ok((claims, key)) => {
+            Ok((claims, key, issuer)) => {
                 accepted(&claims, false);
                 tracing::debug!(
                     outcome = "accepted",
@@ -536,6 +587,7 @@ impl Authenticator {
                             not_before: claims.not_before(),
                             issued_at: claims.issued_at(),
                             key,
+                            issuer,
                             bytes: crate::cache::estimated_bytes(&claims),
                             claims: claims.clone(),
                         },
@@ -573,14 +625,19 @@ impl Authenticator {
             cache.remove(token);
             return Ok(None);
         }
-        let still_the_key = self.inner.keys.current().ok().is_some_and(|keys| {
-            entry.claims.algorithm().is_some_and(|alg| {
-                matches!(
-                    keys.find(entry.claims.key_id(), alg),
-                    KeyLookup::Found(key) if Arc::ptr_eq(key, &entry.key)
-                )
-            })
-        });
+        let still_the_key = self
+            .issuer_at(entry.issuer)
+            .keys
+            .current()
+            .ok()
+            .is_some_and(|keys| {
+                entry.claims.algorithm().is_some_and(|alg| {
+                    matches!(
+                        keys.find(entry.claims.key_id(), alg),
+                        KeyLookup::Found(key) if Arc::ptr_eq(key, &entry.key)
+                    )
+                })
+            });
         if !still_the_key {
             cache.remove(token);
             return Ok(None);
@@ -632,7 +689,21 @@ impl Authenticator {
     /// where it is not.
     pub fn readiness(&self) -> Readiness {
         let enabled = self.inner.config.enabled();
-        let keys = self.inner.keys.status();
+        // Every trusted issuer's keys: ready only when all of them are.
+        let mut keys = self.inner.keys.status();
+        for other in &self.inner.others {
+            let status = other.keys.status();
+            keys.loaded &= status.loaded;
+            keys.fresh &= status.fresh;
+            keys.age_seconds = keys.age_seconds.max(status.age_seconds);
+            if let Some(e) = status.last_error {
+                let e = format!("{}: {e}", other.config.issuer());
+                keys.last_error = Some(match keys.last_error.take() {
+                    Some(first) => format!("{first}; {e}"),
+                    None => e,
+                });
+            }
+        }
         #[cfg(feature = "remote")]
         let revocation = self.inner.revocation.as_ref().map(|r| r.is_current());
         #[cfg(not(feature = "remote"))]
@@ -653,12 +724,54 @@ impl Authenticator {
             .map_or(0, crate::cache::VerifiedCache::len)
     }
 
+    /// The issuer at `index` (0: the configuration's own).
+    fn issuer_at(&self, index: usize) -> IssuerRef<'_> {
+        match index.checked_sub(1).and_then(|i| self.inner.others.get(i)) {
+            Some(o) => IssuerRef {
+                index,
+                config: &o.config,
+                keys: &o.keys,
+                resolver: &o.resolver,
+            },
+            None => IssuerRef {
+                index: 0,
+                config: &self.inner.config,
+                keys: &self.inner.keys,
+                resolver: &self.inner.resolver,
+            },
+        }
+    }
+
+    /// The trusted issuer whose identifier is exactly `iss`.
+    fn issuer_named(&self, iss: &str) -> Option<IssuerRef<'_>> {
+        (0..=self.inner.others.len())
+            .map(|i| self.issuer_at(i))
+            .find(|i| i.config.issuer() == iss)
+    }
+
     async fn verify_jws(
         &self,
         jws: &CompactJws<'_>,
         kind: TokenKind,
-    ) -> Result<(TokenClaims, Arc<VerifyingKey>), AuthError> {
-        let config = &self.inner.config;
+    ) -> Result<(TokenClaims, Arc<VerifyingKey>, usize), AuthError> {
+        // Several issuers: the unverified `iss` only selects whose settings and keys apply;
+        // an unknown one is refused here, before any key is looked up or fetched.
+        let (issuer, parsed) = if self.inner.others.is_empty() {
+            (self.issuer_at(0), None)
+        } else {
+            let claims = parse_payload(jws)?;
+            let issuer = match claims.get("iss") {
+                None | Some(Value::Null) => {
+                    return Err(AuthError::MissingClaim(Cow::Borrowed("iss")))
+                }
+                Some(Value::String(iss)) => self.issuer_named(iss),
+                Some(_) => None,
+            }
+            .ok_or(AuthError::WrongIssuer)?;
+            (issuer, Some(claims))
+        };
+        tracing::Span::current().record("issuer", issuer.config.issuer());
+        let config = issuer.config;
         // Algorithm allowlist before any key lookup: `none`, unknown names and anything not
         // configured stop here.
         let alg = jws
@@ -669,26 +782,18 @@ impl Authenticator {
         if jws.has_crit {
             return Err(AuthError::UnsupportedCritical);
         }
-        let key = self.find_key(jws.kid.as_deref(), alg).await?;
+        let key = self.find_key(issuer.keys, jws.kid.as_deref(), alg).await?;
         let (mut buf, mut heap) = ([0u8; 512], Vec::new());
         let signature = crate::b64::decode_segment_buffered(jws.signature_b64, &mut buf, &mut heap)
             .ok_or(AuthError::Malformed(Malformed::Base64))?;
         if !key.verify(alg, jws.signing_input.as_bytes(), signature) {
             return Err(AuthError::BadSignature);
         }
-        let (mut buf, mut heap) = ([0u8; 1024], Vec::new());
-        let payload = crate::b64::decode_segment_buffered(jws.payload_b64, &mut buf, &mut heap)
-            .ok_or(AuthError::Malformed(Malformed::Base64))?;
-        let claims: Map<String, Value> =
-            match crate::strict_json::object_without_duplicates(payload) {
-                Some(claims) => claims,
-                // Tell a duplicate apart from other garbage, for the log.
-                None => match serde_json::from_slice::<Map<String, Value>>(payload) {
-                    Ok(_) => return Err(AuthError::Malformed(Malformed::DuplicateMember)),
-                    Err(_) => return Err(AuthError::Malformed(Malformed::Payload)),
-                },
-            };
-        self.check_claims(&claims, jws.typ.as_deref(), kind)?;
+        let claims = match parsed {
+            Some(claims) => claims,
+            None => parse_payload(jws)?,
+        };
+        self.check_claims(config, &claims, jws.typ.as_deref(), kind)?;
         self.check_kind(&claims, jws.typ.as_deref(), kind)?;
         #[cfg(feature = "remote")]
         if let Some(revocation) = &self.inner.revocation {
@@ -699,26 +804,27 @@ impl Authenticator {
                 .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
             revocation.check(jti).await?;
         }
-        let authorities = self.inner.resolver.resolve(&claims);
+        let authorities = issuer.resolver.resolve(&claims);
         let claims = TokenClaims::build(
             claims,
             authorities,
             jws.kid.clone(),
             Some(alg),
             jws.typ.clone(),
-        );
+        )
+        .verified_by(config.issuer());
         if kind == TokenKind::Caller {
             self.apply_rule(&claims)?;
         }
-        Ok((claims, key))
+        Ok((claims, key, issuer.index))
     }
 
     async fn find_key(
         &self,
+        source: &Arc<dyn KeySource>,
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<VerifyingKey>, AuthError> {
-        let source = &self.inner.keys;
         let keys = match source.current() {
             Ok(keys) => keys,
             // No keys at all: the source may fetch (or join a fetch under way), bounded by its
@@ -781,11 +887,11 @@ impl Authenticator {
 
     fn check_claims(
         &self,
+        config: &AuthConfig,
         claims: &Map<String, Value>,
         typ: Option<&str>,
         kind: TokenKind,
     ) -> Result<(), AuthError> {
-        let config = &self.inner.config;
         require_present(claims, config.required_claims())?;
         let now = self.inner.clock.now_unix();
         let leeway = i64::try_from(config.leeway_seconds()).unwrap_or(i64::MAX);
@@ -844,6 +950,9 @@ impl Authenticator {
             Some(_) => return Err(AuthError::WrongIssuer),
         }
         let audience_ok = match aud {
+            // No audience configured: the client rule below decides (validation guarantees
+            // one of the two).
+            _ if config.audiences().is_empty() => true,
             None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("aud"))),
             Some(Value::String(aud)) => config.audiences().iter().any(|a| a == aud),
             Some(Value::Array(auds)) => {
@@ -865,6 +974,34 @@ impl Authenticator {
         if !audience_ok {
             return Err(AuthError::WrongAudience);
         }
+        if !config.client_ids().is_empty() {
+            // The first client-id claim the token carries names its client.
+            let client = config
+                .client_id_claims()
+                .iter()
+                .find_map(|name| crate::strict_json::member(claims, name));
+            match client {
+                None | Some(Value::Null) => return Err(AuthError::WrongClient),
+                Some(Value::String(id)) if config.client_ids().iter().any(|c| c == id) => {}
+                Some(_) => return Err(AuthError::WrongClient),
+            }
+        }
+        for (name, want) in config.required_claim_values() {
+            let holds = match crate::strict_json::member(claims, name) {
+                Some(Value::String(v)) => v == want,
+                Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(want)),
+                Some(Value::Bool(b)) => b.to_string() == *want,
+                Some(Value::Number(n)) => n.to_string() == *want,
+                _ => false,
+            };
+            if !holds {
+                tracing::debug!(
+                    claim = name.as_str(),
+                    "a required claim value does not match"
+                );
+                return Err(AuthError::WrongClaimValue);
+            }
+        }
         // `require_typ` is the callers' type; an agent token's is `agent_require_typ` when
         // one is set (checked in `check_kind`).
         let checked_as_agent = kind == TokenKind::Agent && config.agent_require_typ().is_some();
@@ -874,6 +1011,21 @@ impl Authenticator {
             }
         }
         Ok(())
+    }
+}
+
+/// The payload of a compact JWS: a JSON object, strictly (no duplicate member names).
+fn parse_payload(jws: &CompactJws<'_>) -> Result<Map<String, Value>, AuthError> {
+    let (mut buf, mut heap) = ([0u8; 1024], Vec::new());
+    let payload = crate::b64::decode_segment_buffered(jws.payload_b64, &mut buf, &mut heap)
+        .ok_or(AuthError::Malformed(Malformed::Base64))?;
+    match crate::strict_json::object_without_duplicates(payload) {
+        Some(claims) => Ok(claims),
+        // Tell a duplicate apart from other garbage, for the log.
+        None => match serde_json::from_slice::<Map<String, Value>>(payload) {
+            Ok(_) => Err(AuthError::Malformed(Malformed::DuplicateMember)),
+            Err(_) => Err(AuthError::Malformed(Malformed::Payload)),
+        },
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct Entry {
     pub(crate) issued_at: Option<i64>,
     /// The key that verified the signature.
     pub(crate) key: Arc<VerifyingKey>,
+    /// Which trusted issuer's keys (0: the configuration's own).
+    pub(crate) issuer: usize,
     /// What the entry holds in memory, estimated once at insertion.
     pub(crate) bytes: u64,
 }

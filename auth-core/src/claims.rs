@@ -20,6 +20,8 @@ struct Inner {
     key_id: Option<String>,
     algorithm: Option<Algorithm>,
     token_type: Option<String>,
+    /// The configured issuer whose settings and keys verified the token.
+    verified_by: Option<String>,
 }
 
 impl TokenClaims {
@@ -56,7 +58,23 @@ impl TokenClaims {
             key_id,
             algorithm,
             token_type,
+            verified_by: None,
         }))
+    }
+
+    /// Records the configured issuer that verified these claims (just built, not shared).
+    pub(crate) fn verified_by(mut self, issuer: &str) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.verified_by = Some(issuer.to_owned());
+        }
+        self
+    }
+
+    /// The configured issuer (`auth_client.issuer`, or an entry of `issuers:`) whose settings
+    /// and keys verified this token; `None` for claims not made by an
+    /// [`Authenticator`](crate::Authenticator).
+    pub fn verifying_issuer(&self) -> Option<&str> {
+        self.0.verified_by.as_deref()
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
@@ -85,8 +103,9 @@ impl TokenClaims {
     }
     /// `client_id` (RFC 9068), falling back to `azp`.
     pub fn client_id(&self) -> Option<&str> {
-        self.str_claim("client_id")
-            .or_else(|| self.str_claim("azp"))
+        ["client_id", "azp", "cid", "appid"]
+            .into_iter()
+            .find_map(|name| self.str_claim(name))
     }
     /// `iss`.
     pub fn issuer(&self) -> Option<&str> {

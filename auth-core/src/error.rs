@@ -28,6 +28,14 @@ pub enum AuthError {
     /// elsewhere (a configured cookie, header or query parameter).
     #[error("token not sent in the Authorization header")]
     TokenSourceNotAllowed,
+    /// `client_ids` is configured and the token's client (its first client-id claim) is not
+    /// one of them.
+    #[error("token client not accepted")]
+    WrongClient,
+    /// A claim of `required_claim_values` is missing or carries another value (e.g. a Cognito
+    /// ID token where an access token is required).
+    #[error("token claim value not accepted")]
+    WrongClaimValue,
     /// The token is longer than `max_token_bytes`; it was not decoded.
     #[error("token exceeds the size limit")]
     TokenTooLarge,
@@ -207,6 +215,8 @@ impl AuthError {
             Self::MissingToken => "missing_token",
             Self::InvalidRequest => "invalid_request",
             Self::TokenSourceNotAllowed => "token_source_not_allowed",
+            Self::WrongClient => "wrong_client",
+            Self::WrongClaimValue => "wrong_claim_value",
             Self::TokenTooLarge => "token_too_large",
             Self::Malformed(_) => "malformed",
             Self::UnsupportedCritical => "unsupported_crit",
@@ -244,6 +254,8 @@ impl AuthError {
             Self::MissingToken => "Missing or invalid Authorization header",
             Self::InvalidRequest => "Invalid Authorization header",
             Self::TokenSourceNotAllowed => "Token must be sent in the Authorization header",
+            Self::WrongClient => "Token client not accepted",
+            Self::WrongClaimValue => "Token claims not accepted",
             Self::TokenTooLarge => "Token too large",
             Self::Malformed(_) => "Malformed token",
             Self::UnsupportedCritical => "Unsupported critical header parameter",

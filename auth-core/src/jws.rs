@@ -102,6 +102,8 @@ pub trait RequestParts<'a> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]>;
     /// The raw query string (after `?`, before any `#`), if the request has one.
     fn query(&self) -> Option<&'a str>;
+    /// The request method, upper case as sent (`GET`).
+    fn method(&self) -> &str;
 }
 
 /// Where a caller's token may be besides `Authorization: Bearer`, from the configuration's
@@ -143,48 +145,89 @@ impl TokenSources {
             return Found::default();
         }
         let mut found = Found::default();
+        // An empty value is no token, in every source.
         if let Some(name) = &self.header {
             for value in request.header_values(name) {
-                found.push(value, TokenSource::Header);
+                if !value.trim_ascii().is_empty() {
+                    found.push(value, TokenSource::Header);
+                }
             }
         }
         if let Some(name) = &self.cookie {
             for header in request.header_values("cookie") {
-                // RFC 6265 §4.2.1: `name=value` pairs separated by `; `.
+                // RFC 6265 §4.2.1: `name=value` pairs separated by `;`. Names are compared as
+                // the frameworks' own cookie readers see them (trimmed, percent-decoded), so
+                // that no spelling hides a second token from us that a handler would read.
                 for pair in header.split(|&b| b == b';') {
-                    let pair = pair.trim_ascii_start();
-                    if let Some(value) = pair
-                        .strip_prefix(name.as_bytes())
-                        .and_then(|rest| rest.strip_prefix(b"="))
-                    {
-                        found.push(strip_quotes(value.trim_ascii_end()), TokenSource::Cookie);
+                    let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                        continue;
+                    };
+                    let (n, v) = (&pair[..eq], &pair[eq + 1..]);
+                    if names_match(n.trim_ascii(), name, false) {
+                        let v = strip_quotes(v.trim_ascii());
+                        if !v.is_empty() {
+                            found.push(v, TokenSource::Cookie);
+                        }
                     }
                 }
             }
         }
-        // The query parameter counts only on a WebSocket upgrade (RFC 6455: `GET` with
-        // `Upgrade: websocket`), the one request a browser cannot add a header to; on any other
-        // request a token in the URL is no token at all.
-        let upgrade = || {
-            request.header_values("upgrade").any(|v| {
-                v.split(|&b| b == b',')
-                    .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"websocket"))
-            })
-        };
-        if let (Some(name), Some(query), true) = (&self.query, request.query(), upgrade()) {
-            for pair in query.split('&') {
-                if let Some(value) = pair
-                    .strip_prefix(name.as_str())
-                    .and_then(|rest| rest.strip_prefix('='))
-                {
-                    // Taken as sent: a JWS needs no percent-encoding, and a token that has any
-                    // is not `token68` and is refused.
-                    found.push(value.as_bytes(), TokenSource::Query);
+        // The query parameter counts only on a WebSocket upgrade (RFC 6455: a `GET` with
+        // `Connection: upgrade` and `Upgrade: websocket`), the one request a browser cannot add
+        // a header to; on any other request a token in the URL is no token at all.
+        if let (Some(name), Some(query)) = (&self.query, request.query()) {
+            if websocket_upgrade(request) {
+                for pair in query.split('&') {
+                    let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    // Names compared decoded, as the frameworks' query parsers see them; the
+                    // value is taken as sent (a JWS needs no percent-encoding, and a token
+                    // that has any is not `token68` and is refused).
+                    if names_match(n.as_bytes(), name, true) && !v.is_empty() {
+                        found.push(v.as_bytes(), TokenSource::Query);
+                    }
                 }
             }
         }
         found
     }
+}
+
+/// RFC 6455 §4.1: `GET`, `Connection` listing `upgrade`, `Upgrade` listing `websocket`.
+fn websocket_upgrade<'a, R: RequestParts<'a>>(request: &R) -> bool {
+    let lists = |header: &str, token: &[u8]| {
+        request.header_values(header).any(|v| {
+            v.split(|&b| b == b',')
+                .any(|p| p.trim_ascii().eq_ignore_ascii_case(token))
+        })
+    };
+    request.method() == "GET" && lists("connection", b"upgrade") && lists("upgrade", b"websocket")
+}
+
+/// Whether `raw` (a cookie or query parameter name as sent) names `configured` once
+/// percent-decoded (and, in a query, with `+` as a space).
+fn names_match(raw: &[u8], configured: &str, plus_is_space: bool) -> bool {
+    if !(raw.contains(&b'%') || plus_is_space && raw.contains(&b'+')) {
+        return raw == configured.as_bytes();
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'%' if i + 2 < raw.len() => match (hex(raw[i + 1]), hex(raw[i + 2])) {
+                (Some(h), Some(l)) => {
+                    decoded.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+                    i += 3;
+                    continue;
+                }
+                _ => decoded.push(b'%'),
+            },
+            b'+' if plus_is_space => decoded.push(b' '),
+            b => decoded.push(b),
+        }
+        i += 1;
+    }
+    decoded.trim_ascii() == configured.as_bytes()
 }
 
 /// A cookie value may be quoted (RFC 6265 `cookie-value`).
@@ -501,6 +544,9 @@ mod tests {
         fn query(&self) -> Option<&'a str> {
             self.1
         }
+        fn method(&self) -> &str {
+            "GET"
+        }
     }
 
     fn sources() -> TokenSources {
@@ -529,19 +575,23 @@ mod tests {
             Absent
         );
         let ws = ("upgrade", "websocket");
-        assert_eq!(find(vec![ws], Some("a=1&access_token=t")), One(b"t"));
+        let conn = ("connection", "Upgrade");
+        assert_eq!(find(vec![conn, ws], Some("a=1&access_token=t")), One(b"t"));
         assert_eq!(
-            find(vec![("upgrade", "h2c, WebSocket")], Some("access_token=t")),
+            find(
+                vec![conn, ("upgrade", "h2c, WebSocket")],
+                Some("access_token=t")
+            ),
             One(b"t")
         );
         assert_eq!(
-            find(vec![ws], Some("xaccess_token=t&access_token_=u")),
+            find(vec![conn, ws], Some("xaccess_token=t&access_token_=u")),
             Absent
         );
         // Not a WebSocket upgrade: a token in the URL is no token.
         assert_eq!(find(vec![], Some("access_token=t")), Absent);
         assert_eq!(
-            find(vec![("upgrade", "h2c")], Some("access_token=t")),
+            find(vec![conn, ("upgrade", "h2c")], Some("access_token=t")),
             Absent
         );
         // Two anywhere: several, whatever the sources.
@@ -554,13 +604,34 @@ mod tests {
             Several
         );
         assert_eq!(
-            find(vec![("x-api-token", "t"), ws], Some("access_token=t")),
+            find(vec![("x-api-token", "t"), conn, ws], Some("access_token=t")),
             Several
         );
         assert_eq!(
-            find(vec![ws], Some("access_token=t&access_token=u")),
+            find(vec![conn, ws], Some("access_token=t&access_token=u")),
             Several
         );
+        // Upgrade without `Connection: upgrade` is no upgrade.
+        assert_eq!(find(vec![ws], Some("access_token=t")), Absent);
+        // Spellings a framework's parser reads as the same name are the same name.
+        assert_eq!(
+            find(vec![conn, ws], Some("access_token=t&access%5Ftoken=u")),
+            Several
+        );
+        assert_eq!(find(vec![conn, ws], Some("%61ccess_token=t")), One(b"t"));
+        assert_eq!(
+            find(vec![("cookie", "session =u; session=t")], None),
+            Several
+        );
+        assert_eq!(
+            find(vec![("cookie", "s%65ssion=u; session=t")], None),
+            Several
+        );
+        // An empty value is no token.
+        assert_eq!(find(vec![("cookie", "session=")], None), Absent);
+        assert_eq!(find(vec![("cookie", "session=\"\"")], None), Absent);
+        assert_eq!(find(vec![("x-api-token", " ")], None), Absent);
+        assert_eq!(find(vec![conn, ws], Some("access_token=")), Absent);
         // Nothing configured: nothing read.
         assert_eq!(
             TokenSources::default().find(&&Req(vec![("x-api-token", "t")], Some("access_token=t"))),

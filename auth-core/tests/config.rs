@@ -156,7 +156,7 @@ fn issuer_and_audience_are_required_when_enabled() {
         problems(AuthConfig::builder()),
         [
             "auth_client.issuer must be set when auth is enabled (the exact `iss` of your tokens, e.g. `issuer: https://auth.example.com`)",
-            "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`)",
+            "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`; for tokens without `aud`, such as Cognito access tokens, set `client_ids` instead)",
         ]
     );
     assert_eq!(
@@ -185,7 +185,7 @@ fn every_problem_is_reported_at_once() {
             "auth_client.audiance is not a known key; did you mean `audience`?",
             "auth_client.leeway_seconds must be a non-negative whole number, got \"soon\"",
             "auth_client.issuer must be set when auth is enabled (the exact `iss` of your tokens, e.g. `issuer: https://auth.example.com`)",
-            "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`)",
+            "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`; for tokens without `aud`, such as Cognito access tokens, set `client_ids` instead)",
             "auth_client.accepted_algorithms must list at least one algorithm, e.g. [\"RS256\"]",
         ]
     );
@@ -217,7 +217,7 @@ fn wrong_types_are_reported() {
             "auth_client.audience must be a string or a list of strings, got {\"a\":1}",
             "auth_client.issuer must be a string, got [\"x\"]",
             "auth_client.issuer must be set when auth is enabled (the exact `iss` of your tokens, e.g. `issuer: https://auth.example.com`)",
-            "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`)",
+            "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`; for tokens without `aud`, such as Cognito access tokens, set `client_ids` instead)",
         ]
     );
     assert_eq!(

@@ -276,6 +276,62 @@ pub async fn token_sources_route_requires_authorization_header<A: Adapter>(h: &H
     .assert_ok(r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":[]}"#);
 }
 
+/// Red-team findings on token sources, closed: a name that the frameworks' own parsers read
+/// as the configured one (percent-encoded, spaces around a cookie name) is the same name, so
+/// a second token cannot hide from the gate (400); a URL token counts only on a real
+/// WebSocket upgrade (`GET`, `Connection: upgrade`, `Upgrade: websocket`); an empty value is
+/// no token, so a cleared cookie does not turn `Authorization` requests into 400s.
+pub async fn token_sources_spellings_and_upgrade_rules<A: Adapter>(h: &Harness<A>) {
+    let app = h.start(sources_authenticator(h)).await;
+    let user = h.with_roles(&[]);
+    let admin = h.with_roles(&["admin"]);
+    let ws = |method: Method, path: String, connection: bool| {
+        let mut r = app.request(method, &path).header("upgrade", "websocket");
+        if connection {
+            r = r.header("connection", "upgrade");
+        }
+        app.send(r)
+    };
+    for q in [
+        format!("access_token={user}&access%5Ftoken={admin}"),
+        format!("access_token={user}&%61ccess_token={admin}"),
+    ] {
+        ws(Method::GET, format!("/api/admin/stats?{q}"), true)
+            .await
+            .assert_error(&AuthError::InvalidRequest);
+    }
+    for cookie in [
+        format!("session ={admin}; session={user}"),
+        format!("s%65ssion={admin}; session={user}"),
+    ] {
+        app.send(
+            app.request(Method::GET, "/api/admin/stats")
+                .header("cookie", cookie),
+        )
+        .await
+        .assert_error(&AuthError::InvalidRequest);
+    }
+    // Not a WebSocket upgrade: no token in the URL.
+    ws(Method::GET, format!("/api/me?access_token={user}"), false)
+        .await
+        .assert_error(&MISSING);
+    ws(
+        Method::POST,
+        format!("/api/health?access_token={user}"),
+        true,
+    )
+    .await
+    .assert_error(&MISSING);
+    // A cleared cookie beside `Authorization` is one token, not two.
+    app.send(
+        app.request(Method::GET, "/api/me")
+            .header("cookie", "session=")
+            .header("authorization", format!("Bearer {user}")),
+    )
+    .await
+    .assert_ok(r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":[]}"#);
+}
+
 /// Without configuration, a token anywhere but `Authorization` is no token at all.
 pub async fn token_sources_off_by_default<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;

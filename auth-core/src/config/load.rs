@@ -21,6 +21,10 @@ enum Kind {
     Seconds,
     Str,
     List,
+    /// A mapping of claim names to required values.
+    Map,
+    /// A list of issuer mappings (`issuers:`).
+    Issuers,
 }
 
 /// Every key of the `auth_client` section and its type.
@@ -52,6 +56,10 @@ const KEYS: &[(&str, Kind)] = &[
     ("revocation_fail_open", Kind::Bool),
     ("revocation_bearer", Kind::Str),
     ("token_header", Kind::Str),
+    ("issuers", Kind::Issuers),
+    ("client_ids", Kind::List),
+    ("client_id_claims", Kind::List),
+    ("required_claim_values", Kind::Map),
     ("token_cookie", Kind::Str),
     ("token_query", Kind::Str),
 ];
@@ -170,7 +178,15 @@ impl AuthConfigBuilder {
                     .map(Value::from)
                     .unwrap_or_else(|_| Value::String(value.to_owned())),
                 Some(Kind::List) => env_list(value),
-                Some(Kind::Str) | None => Value::String(value.to_owned()),
+                // `name=value,name=value`.
+                Some(Kind::Map) => Value::Object(
+                    value
+                        .split(',')
+                        .filter_map(|pair| pair.split_once('='))
+                        .map(|(k, v)| (k.trim().to_owned(), Value::String(v.trim().to_owned())))
+                        .collect(),
+                ),
+                Some(Kind::Str | Kind::Issuers) | None => Value::String(value.to_owned()),
             };
             self.apply_from(
                 &key,
@@ -186,7 +202,7 @@ impl AuthConfigBuilder {
     }
 
     /// Sets one key; `label` is how the key is named in a problem.
-    fn apply_from(&mut self, key: &str, value: Value, label: &str) {
+    pub(super) fn apply_from(&mut self, key: &str, value: Value, label: &str) {
         let Some(kind) = kind_of(key) else {
             let hint = suggestion(key)
                 .map(|s| format!("; did you mean `{s}`?"))
@@ -256,6 +272,57 @@ impl AuthConfigBuilder {
                     self.problems.push(p);
                 }
             },
+            Kind::Map => match value {
+                Value::Object(map) => {
+                    let mut pairs = Vec::new();
+                    for (name, v) in map {
+                        match scalar_string(v) {
+                            Some(v) => pairs.push((name.trim().to_owned(), v)),
+                            None => {
+                                let p = bad("a mapping of claim names to strings");
+                                self.problems.push(p);
+                                return;
+                            }
+                        }
+                    }
+                    self.required_claim_values = Some(pairs);
+                }
+                _ => {
+                    let p = bad("a mapping of claim names to strings, e.g. {token_use: access}");
+                    self.problems.push(p);
+                }
+            },
+            Kind::Issuers => match value {
+                Value::Array(items) => {
+                    let mut entries = Vec::new();
+                    for (i, item) in items.into_iter().enumerate() {
+                        let Value::Object(map) = item else {
+                            self.problems.push(ConfigProblem::new(
+                                format!("{label}[{i}]"),
+                                "must be a mapping (issuer, audience, ...)",
+                            ));
+                            continue;
+                        };
+                        let mut pairs = Vec::new();
+                        for (k, v) in map {
+                            if k == "issuers" {
+                                self.problems.push(ConfigProblem::new(
+                                    format!("{label}[{i}].issuers"),
+                                    "cannot be nested",
+                                ));
+                                continue;
+                            }
+                            pairs.push((k, v));
+                        }
+                        entries.push(super::IssuerEntry::Keys(pairs));
+                    }
+                    self.issuers = Some(entries);
+                }
+                _ => {
+                    let p = bad("a list of issuer mappings (set it in the YAML file)");
+                    self.problems.push(p);
+                }
+            },
             Kind::List => {
                 let list = match value {
                     Value::Array(items) => items.into_iter().map(scalar_string).collect(),
@@ -270,6 +337,8 @@ impl AuthConfigBuilder {
                             "group_claims" => &mut self.group_claims,
                             "scope_claims" => &mut self.scope_claims,
                             "agent_required_claims" => &mut self.agent_required_claims,
+                            "client_ids" => &mut self.client_ids,
+                            "client_id_claims" => &mut self.client_id_claims,
                             _ => &mut self.required_claims,
                         };
                         *slot = Some(list);

@@ -17,7 +17,7 @@
 //! let err = AuthConfig::builder().issuer("https://auth.example.com").build().unwrap_err();
 //! assert_eq!(
 //!     err.problems()[0].to_string(),
-//!     "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`)"
+//!     "auth_client.audience must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`; for tokens without `aud`, such as Cognito access tokens, set `client_ids` instead)"
 //! );
 //! ```
 
@@ -110,6 +110,19 @@ pub struct AuthConfig {
     pub(crate) revocation_fail_open: bool,
     pub(crate) revocation_bearer: Option<Secret>,
     pub(crate) token_sources: crate::jws::TokenSources,
+    pub(crate) client_ids: Vec<String>,
+    pub(crate) client_id_claims: Vec<String>,
+    pub(crate) required_claim_values: Vec<(String, String)>,
+    /// The issuers trusted besides this one (`issuers:` from the second entry on).
+    pub(crate) others: Vec<AuthConfig>,
+}
+
+/// One entry of `issuers:`: keys read from YAML (applied over the section's own keys), or a
+/// builder given in code (standing alone).
+#[derive(Debug, Clone)]
+pub(crate) enum IssuerEntry {
+    Keys(Vec<(String, serde_json::Value)>),
+    Builder(Box<AuthConfigBuilder>),
 }
 
 impl AuthConfig {
@@ -128,6 +141,28 @@ impl AuthConfig {
     pub fn enabled(&self) -> bool {
         self.enabled
     }
+    /// `client_ids`: clients whose tokens are accepted, read from the first of
+    /// [`client_id_claims`](Self::client_id_claims) a token carries (Cognito access tokens
+    /// have no `aud`). Empty: no client rule.
+    pub fn client_ids(&self) -> &[String] {
+        &self.client_ids
+    }
+    /// `client_id_claims`: where a token names its client (default `client_id`, `azp`, `cid`,
+    /// `appid`: OAuth2/RFC 9068, OIDC, Okta, Entra ID v1).
+    pub fn client_id_claims(&self) -> &[String] {
+        &self.client_id_claims
+    }
+    /// `required_claim_values`: claims that must carry exactly this value (or contain it, for
+    /// a list), e.g. Cognito's `token_use: access`.
+    pub fn required_claim_values(&self) -> &[(String, String)] {
+        &self.required_claim_values
+    }
+    /// Every trusted issuer's settings: this configuration first, then the other entries of
+    /// `issuers:`.
+    pub fn issuers(&self) -> impl Iterator<Item = &AuthConfig> {
+        std::iter::once(self).chain(self.others.iter())
+    }
+
     /// Where a caller's token may be besides `Authorization: Bearer` (`token_header`,
     /// `token_cookie`, `token_query`); adapters read them with
     /// [`RequestCredentials::with_sources`](crate::RequestCredentials::with_sources).
@@ -292,6 +327,10 @@ pub struct AuthConfigBuilder {
     pub(crate) token_header: Option<String>,
     pub(crate) token_cookie: Option<String>,
     pub(crate) token_query: Option<String>,
+    pub(crate) client_ids: Option<Vec<String>>,
+    pub(crate) client_id_claims: Option<Vec<String>>,
+    pub(crate) required_claim_values: Option<Vec<(String, String)>>,
+    pub(crate) issuers: Option<Vec<IssuerEntry>>,
     /// Problems found while reading sources (bad YAML, unknown keys, wrong types).
     pub(crate) problems: Vec<ConfigProblem>,
 }
@@ -433,6 +472,47 @@ impl AuthConfigBuilder {
         self.token_query = Some(name.into());
         self
     }
+    /// `client_ids`: accept tokens of these clients (see [`AuthConfig::client_ids`]); with or
+    /// instead of `audience`.
+    pub fn client_ids<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.client_ids = Some(strings(ids));
+        self
+    }
+    /// `client_id_claims`: where tokens name their client (see
+    /// [`AuthConfig::client_id_claims`]).
+    pub fn client_id_claims<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.client_id_claims = Some(strings(names));
+        self
+    }
+    /// `required_claim_values`: add a claim that must carry `value`.
+    pub fn required_claim_value(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.required_claim_values
+            .get_or_insert_with(Vec::new)
+            .push((name.into(), value.into()));
+        self
+    }
+    /// `issuers`: trust one more issuer, with its own settings (`issuer`, `audience`, key
+    /// source, algorithms, claim paths, ...). The unverified `iss` of a token only selects the
+    /// settings; each issuer's keys verify only its own tokens. Given in code, `entry` stands
+    /// alone (it inherits nothing); in YAML, an entry inherits the section's keys.
+    pub fn also_trust(mut self, entry: AuthConfigBuilder) -> Self {
+        self.issuers
+            .get_or_insert_with(Vec::new)
+            .push(IssuerEntry::Builder(Box::new(entry)));
+        self
+    }
     /// `require_typ`: the header `typ` every token must have, e.g. `at+jwt` (RFC 9068).
     pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
         self.require_typ = Some(typ.into());
@@ -497,8 +577,74 @@ impl AuthConfigBuilder {
     }
 
     /// Checks everything and returns the configuration, or every problem found.
-    pub fn build(self) -> Result<AuthConfig, ConfigError> {
-        validate::build(self)
+    pub fn build(mut self) -> Result<AuthConfig, ConfigError> {
+        let Some(entries) = self.issuers.take().filter(|e| !e.is_empty()) else {
+            return validate::build(self);
+        };
+        let mut problems = Vec::new();
+        let top_level_issuer = self.issuer.as_deref().is_some_and(|i| !i.trim().is_empty());
+        // An entry read from YAML inherits the section's keys (not its problems).
+        let mut parent = self.clone();
+        parent.problems.clear();
+        let mut built = Vec::new();
+        for (i, entry) in entries.into_iter().enumerate() {
+            let label = format!("auth_client.issuers[{i}]");
+            let builder = match entry {
+                IssuerEntry::Builder(b) => *b,
+                IssuerEntry::Keys(pairs) => {
+                    let mut b = parent.clone();
+                    b.issuer = None;
+                    for (key, value) in pairs {
+                        b.apply_from(&key, value, &format!("{label}.{key}"));
+                    }
+                    b
+                }
+            };
+            match validate::build(builder) {
+                Ok(c) => built.push(c),
+                Err(e) => problems.extend(e.problems.into_iter().map(|p| {
+                    let key = p
+                        .key
+                        .strip_prefix("auth_client.")
+                        .map_or(p.key.clone(), |rest| format!("{label}.{rest}"));
+                    ConfigProblem::new(key, p.message)
+                })),
+            }
+        }
+        let mut main = if top_level_issuer {
+            match validate::build(self) {
+                Ok(main) => Some(main),
+                Err(e) => {
+                    problems.extend(e.problems);
+                    None
+                }
+            }
+        } else {
+            problems.extend(std::mem::take(&mut self.problems));
+            None
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let mut all = main.take().into_iter().chain(built).collect::<Vec<_>>();
+        let mut seen = std::collections::HashSet::new();
+        for c in &all {
+            if !seen.insert(c.issuer.clone()) {
+                problems.push(ConfigProblem::new(
+                    "auth_client.issuers",
+                    format!(
+                        "{:?} is listed twice: each issuer once, with all its audiences",
+                        c.issuer
+                    ),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let mut main = all.remove(0);
+        main.others = all;
+        Ok(main)
     }
 }
 

@@ -61,7 +61,17 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
                 quoted(&issuer)
             ),
         );
-    } else {
+    } else if !issuer.contains("://") && b.jwks_endpoint.is_none() && b.jwks_file.is_none() {
+        // `accounts.google.com` (Google issues it beside the https form) can be matched, but
+        // nothing can be discovered from it.
+        p.add(
+            "issuer",
+            format!(
+                "{:?} has no scheme: discovery needs an https URL. For an issuer written without one (Google's `accounts.google.com`), set auth_client.jwks_endpoint too",
+                quoted(&issuer)
+            ),
+        );
+    } else if issuer.contains("://") {
         check_url(&mut p, "issuer", &issuer);
     }
 
@@ -76,11 +86,46 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         p.add("audience", "must not contain an empty entry");
     }
     let audiences: Vec<String> = audiences.into_iter().filter(|a| !a.is_empty()).collect();
-    if audiences.is_empty() && enabled {
+    let mut client_ids = Vec::new();
+    claim_names(&mut p, "client_ids", b.client_ids.clone(), &mut client_ids);
+    // Never a configuration without an audience or client rule: that would accept any
+    // token the issuer ever signed, for any application.
+    if audiences.is_empty() && client_ids.is_empty() && enabled {
         p.add(
             "audience",
-            "must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`)",
+            "must be set when auth is enabled (the API identifier your issuer puts in `aud`, e.g. `audience: my-api`; for tokens without `aud`, such as Cognito access tokens, set `client_ids` instead)",
         );
+    }
+    let mut client_id_claims = Vec::new();
+    claim_names(
+        &mut p,
+        "client_id_claims",
+        b.client_id_claims.clone().or_else(|| {
+            Some(
+                ["client_id", "azp", "cid", "appid"]
+                    .map(String::from)
+                    .to_vec(),
+            )
+        }),
+        &mut client_id_claims,
+    );
+    if client_id_claims.is_empty() && !client_ids.is_empty() {
+        p.add(
+            "client_id_claims",
+            "must name at least one claim when client_ids is set",
+        );
+    }
+    let mut required_claim_values = Vec::new();
+    for (name, value) in b.required_claim_values.clone().unwrap_or_default() {
+        let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
+        if name.is_empty() || value.is_empty() {
+            p.add(
+                "required_claim_values",
+                "needs a claim name and a value for each entry, e.g. {token_use: access}",
+            );
+        } else {
+            required_claim_values.push((name, value));
+        }
     }
 
     if let Some(url) = &b.jwks_endpoint {
@@ -273,6 +318,10 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         agent_require_typ,
         token_sources,
         agent_required_claims,
+        client_ids,
+        client_id_claims,
+        required_claim_values,
+        others: Vec::new(),
         max_token_bytes: usize::try_from(max_token_bytes).unwrap_or(usize::MAX),
         cache_max_entries: usize::try_from(cache_max_entries).unwrap_or(usize::MAX),
         cache_max_bytes,
