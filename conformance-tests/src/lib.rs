@@ -100,6 +100,7 @@ macro_rules! __with_scenarios {
             token_sources_header_cookie_query,
             token_sources_more_than_one_token_is_invalid_request,
             token_sources_off_by_default,
+            issuers_two_at_once_each_with_its_own_keys,
             token_sources_spellings_and_upgrade_rules,
             token_sources_route_requires_authorization_header,
             header_token_over_size_limit,

@@ -332,6 +332,92 @@ pub async fn token_sources_spellings_and_upgrade_rules<A: Adapter>(h: &Harness<A
     .assert_ok(r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":[]}"#);
 }
 
+/// Two trusted issuers in one application: each token is verified with its own issuer's
+/// keys (the same `kid` in both included), audience and claim mapping; the unverified `iss`
+/// only selects which, and an unknown one is refused without fetching anything.
+pub async fn issuers_two_at_once_each_with_its_own_keys<A: Adapter>(h: &Harness<A>) {
+    // The other issuer's key has the same `kid` as the harness issuer's RSA key.
+    let other_key = TestKey::rsa("rsa-1");
+    let other = TestIssuer::start(&[&other_key]).await;
+    let auth = h
+        .authenticator(
+            h.config().also_trust(
+                portcullis_core::AuthConfig::builder()
+                    .issuer(other.issuer())
+                    .audience("other-api")
+                    .accepted_algorithms(["RS256"])
+                    .role_claims(["realm_access.roles"])
+                    .http_timeout_seconds(1),
+            ),
+        )
+        .build()
+        .expect("authenticator");
+    let app = h.start(auth).await;
+    let stats = r#"{"users":42,"active":30}"#;
+    // The harness issuer's tokens, as ever.
+    app.get("/api/admin/stats", Some(&h.with_roles(&["admin"])))
+        .await
+        .assert_ok(stats);
+    // The other issuer's: its audience, its role claim.
+    let other_iss = other.issuer();
+    let theirs = |key: &TestKey| {
+        h.token(key)
+            .issuer(&other_iss)
+            .audience("other-api")
+            .claim("realm_access", json!({"roles": ["admin"]}))
+            .sign()
+    };
+    app.get("/api/admin/stats", Some(&theirs(&other_key)))
+        .await
+        .assert_ok(stats);
+    // Its roles are read where its mapping says, not from `roles`.
+    let wrong_claim = h
+        .token(&other_key)
+        .issuer(&other.issuer())
+        .audience("other-api")
+        .roles(&["admin"])
+        .sign();
+    app.get("/api/admin/stats", Some(&wrong_claim))
+        .await
+        .assert_error(&AuthError::InsufficientRole {
+            required: vec!["admin".into()],
+            all: false,
+        });
+    // Each issuer's own audience.
+    let wrong_aud = h
+        .token(&other_key)
+        .issuer(&other.issuer())
+        .audience(crate::harness::AUDIENCE)
+        .sign();
+    app.get("/api/me", Some(&wrong_aud))
+        .await
+        .assert_error(&AuthError::WrongAudience);
+    // Keys never cross: the other issuer's claims signed with the harness key of the same
+    // `kid`, and the harness issuer's claims signed with the other key, are both forgeries.
+    app.get("/api/admin/stats", Some(&theirs(&KEYS.rsa)))
+        .await
+        .assert_error(&AuthError::BadSignature);
+    let forged_home = h.token(&other_key).roles(&["admin"]).sign();
+    app.get("/api/admin/stats", Some(&forged_home))
+        .await
+        .assert_error(&AuthError::BadSignature);
+    // An issuer nobody trusts: refused, and no key set fetched for it.
+    let fetches = (other.requests(JWKS_PATH), h.issuer.requests(JWKS_PATH));
+    let stranger = h
+        .token(&other_key)
+        .issuer("https://stranger.example")
+        .header("kid", json!("never-seen"))
+        .sign();
+    app.get("/api/me", Some(&stranger))
+        .await
+        .assert_error(&AuthError::WrongIssuer);
+    assert_eq!(
+        (other.requests(JWKS_PATH), h.issuer.requests(JWKS_PATH)),
+        fetches,
+        "an unknown issuer made us fetch"
+    );
+}
+
 /// Without configuration, a token anywhere but `Authorization` is no token at all.
 pub async fn token_sources_off_by_default<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;
