@@ -15,23 +15,47 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
     match AuthConfig::builder().yaml_file(&args.file).env().build() {
         Ok(config) => {
+            let keys = |c: &AuthConfig| {
+                c.jwks_file().map_or_else(
+                    || {
+                        c.jwks_endpoint()
+                            .map_or("OIDC discovery".to_owned(), str::to_owned)
+                    },
+                    |f| f.display().to_string(),
+                )
+            };
+            let issuers: Vec<_> = config
+                .issuers()
+                .map(|c| {
+                    json!({
+                        "issuer": c.issuer(),
+                        "audiences": c.audiences(),
+                        "client_ids": c.client_ids(),
+                        "keys": keys(c),
+                    })
+                })
+                .collect();
             let value = json!({
                 "valid": true,
                 "issuer": config.issuer(),
                 "audiences": config.audiences(),
-                "keys": config.jwks_file().map_or_else(
-                    || config.jwks_endpoint().map_or("OIDC discovery".to_owned(), str::to_owned),
-                    |f| f.display().to_string(),
-                ),
+                "keys": keys(&config),
+                "issuers": issuers,
                 "enabled": config.enabled(),
             });
-            let text = format!(
-                "{}: valid\n  issuer     {}\n  audiences  {}\n  enabled    {}\n",
-                args.file.display(),
-                config.issuer(),
-                config.audiences().join(", "),
-                config.enabled()
-            );
+            let mut text = format!("{}: valid\n", args.file.display());
+            for c in config.issuers() {
+                text.push_str(&format!(
+                    "  issuer     {}\n  audiences  {}\n",
+                    c.issuer(),
+                    c.audiences().join(", ")
+                ));
+                if !c.client_ids().is_empty() {
+                    text.push_str(&format!("  clients    {}\n", c.client_ids().join(", ")));
+                }
+                text.push_str(&format!("  keys       {}\n", keys(c)));
+            }
+            text.push_str(&format!("  enabled    {}\n", config.enabled()));
             out.print(&value, &text);
             Ok(OK)
         }

@@ -281,6 +281,25 @@ fn check_config_reports_every_problem_at_once() {
     let out = run(&["--json", "check-config", file.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_of(&out)["valid"], json!(true));
+    // Several issuers: each listed with its own audience, clients and keys.
+    std::fs::write(
+        &file,
+        "auth_client:\n  issuers:\n    - {issuer: https://a.example, audience: x}\n    - {issuer: https://b.example, client_ids: [app-1], jwks_endpoint: https://b.example/keys}\n",
+    )
+    .expect("write");
+    let out = run(&["--json", "check-config", file.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = json_of(&out);
+    assert_eq!(v["issuers"][0]["issuer"], json!("https://a.example"));
+    assert_eq!(v["issuers"][1]["client_ids"], json!(["app-1"]));
+    assert_eq!(v["issuers"][1]["keys"], json!("https://b.example/keys"));
+    let text =
+        String::from_utf8_lossy(&run(&["check-config", file.to_str().expect("path")]).stdout)
+            .into_owned();
+    assert!(
+        text.contains("https://b.example") && text.contains("app-1"),
+        "{text}"
+    );
 }
 
 #[test]
