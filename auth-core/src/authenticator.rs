@@ -949,12 +949,18 @@ impl Authenticator {
             }
             Some(_) => return Err(AuthError::WrongIssuer),
         }
+        // No audience configured: the client rule below decides (validation guarantees one
+        // of the two). A token that names an audience all the same (an ID token names its
+        // client) must name one of those clients: a token for another API is not ours.
+        let wanted = if config.audiences().is_empty() {
+            config.client_ids()
+        } else {
+            config.audiences()
+        };
         let audience_ok = match aud {
-            // No audience configured: the client rule below decides (validation guarantees
-            // one of the two).
-            _ if config.audiences().is_empty() => true,
+            None | Some(Value::Null) if config.audiences().is_empty() => true,
             None | Some(Value::Null) => return Err(AuthError::MissingClaim(Cow::Borrowed("aud"))),
-            Some(Value::String(aud)) => config.audiences().iter().any(|a| a == aud),
+            Some(Value::String(aud)) => wanted.iter().any(|a| a == aud),
             Some(Value::Array(auds)) => {
                 // RFC 7519 §4.1.3: an array of strings; anything else in it is malformed,
                 // not skipped.
@@ -965,9 +971,7 @@ impl Authenticator {
                             .ok_or(AuthError::Malformed(Malformed::ClaimType))?,
                     );
                 }
-                names
-                    .iter()
-                    .any(|aud| config.audiences().iter().any(|a| a == aud))
+                names.iter().any(|aud| wanted.iter().any(|a| a == aud))
             }
             Some(_) => false,
         };

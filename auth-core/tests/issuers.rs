@@ -108,7 +108,7 @@ fn issuer_entries_are_validated_and_named_in_problems() {
         "auth_client:\n  issuers:\n    - {issuer: https://a.example, audience: x, jwks_file: /dev/null}\n    - {issuer: https://a.example, audience: y, jwks_file: /dev/null}\n",
     )
     .unwrap_err();
-    assert!(err.contains("listed twice"), "{err}");
+    assert!(err.contains("name the same issuer"), "{err}");
     let err = build("auth_client:\n  issuers: [https://a.example]\n").unwrap_err();
     assert!(
         err.contains("auth_client.issuers[0] must be a mapping"),

@@ -583,18 +583,38 @@ impl AuthConfigBuilder {
         };
         let mut problems = Vec::new();
         let top_level_issuer = self.issuer.as_deref().is_some_and(|i| !i.trim().is_empty());
-        // An entry read from YAML inherits the section's keys (not its problems).
-        let mut parent = self.clone();
-        parent.problems.clear();
+        // What a YAML entry inherits from the section: everything but the issuer, its key
+        // source (an entry's keys are its own, never another issuer's) and the section-wide
+        // keys (which entries may not set at all).
+        let mut inherited = self.clone();
+        inherited.problems.clear();
+        inherited.issuer = None;
+        inherited.jwks_endpoint = None;
+        inherited.jwks_file = None;
+        inherited.shared_secret = None;
         let mut built = Vec::new();
         for (i, entry) in entries.into_iter().enumerate() {
             let label = format!("auth_client.issuers[{i}]");
             let builder = match entry {
-                IssuerEntry::Builder(b) => *b,
+                IssuerEntry::Builder(b) => {
+                    for key in b.section_wide_keys_set() {
+                        problems.push(ConfigProblem::new(
+                            format!("{label}.{key}"),
+                            SECTION_WIDE_IN_ENTRY,
+                        ));
+                    }
+                    *b
+                }
                 IssuerEntry::Keys(pairs) => {
-                    let mut b = parent.clone();
-                    b.issuer = None;
+                    let mut b = inherited.clone();
                     for (key, value) in pairs {
+                        if SECTION_WIDE_KEYS.contains(&key.as_str()) {
+                            problems.push(ConfigProblem::new(
+                                format!("{label}.{key}"),
+                                SECTION_WIDE_IN_ENTRY,
+                            ));
+                            continue;
+                        }
                         b.apply_from(&key, value, &format!("{label}.{key}"));
                     }
                     b
@@ -611,40 +631,133 @@ impl AuthConfigBuilder {
                 })),
             }
         }
-        let mut main = if top_level_issuer {
-            match validate::build(self) {
-                Ok(main) => Some(main),
-                Err(e) => {
-                    problems.extend(e.problems);
-                    None
-                }
-            }
+        // The section-wide settings (enabled, leeway, sizes, cache, token sources, agents,
+        // revocation) always come from the section itself, never from an entry.
+        let section = if top_level_issuer {
+            validate::build(self)
         } else {
-            problems.extend(std::mem::take(&mut self.problems));
-            None
+            // No issuer of its own: validated for its section-wide keys only.
+            let mut section = self;
+            section.issuer = Some("https://section.invalid".to_owned());
+            section.audiences = Some(vec!["section".to_owned()]);
+            section.client_ids = None;
+            validate::build(section)
         };
-        if !problems.is_empty() {
-            return Err(ConfigError { problems });
-        }
-        let mut all = main.take().into_iter().chain(built).collect::<Vec<_>>();
-        let mut seen = std::collections::HashSet::new();
+        let section = match section {
+            Ok(section) => Some(section),
+            Err(e) => {
+                problems.extend(e.problems);
+                None
+            }
+        };
+        let mut seen = std::collections::HashMap::new();
+        let all: Vec<&AuthConfig> = section
+            .iter()
+            .filter(|_| top_level_issuer)
+            .chain(built.iter())
+            .collect();
         for c in &all {
-            if !seen.insert(c.issuer.clone()) {
+            // Spellings that differ only by case or a trailing slash are one issuer too.
+            let normal = c.issuer.trim_end_matches('/').to_ascii_lowercase();
+            if let Some(first) = seen.insert(normal, c.issuer.clone()) {
                 problems.push(ConfigProblem::new(
                     "auth_client.issuers",
                     format!(
-                        "{:?} is listed twice: each issuer once, with all its audiences",
-                        c.issuer
+                        "{:?} and {:?} name the same issuer: list each issuer once, with all its audiences, spelled as its tokens spell it",
+                        first, c.issuer
                     ),
                 ));
             }
         }
-        if !problems.is_empty() {
+        let Some(section) = section.filter(|_| problems.is_empty()) else {
             return Err(ConfigError { problems });
-        }
+        };
+        let mut all: Vec<AuthConfig> = if top_level_issuer {
+            std::iter::once(section.clone()).chain(built).collect()
+        } else {
+            built
+        };
         let mut main = all.remove(0);
+        main.adopt_section(&section);
+        for other in &mut all {
+            other.adopt_section(&section);
+        }
         main.others = all;
         Ok(main)
+    }
+
+    /// The section-wide keys this builder sets (an entry given in code may set none).
+    fn section_wide_keys_set(&self) -> Vec<&'static str> {
+        let set = [
+            ("enabled", self.enabled.is_some()),
+            ("leeway_seconds", self.leeway_seconds.is_some()),
+            ("max_token_bytes", self.max_token_bytes.is_some()),
+            ("cache_max_entries", self.cache_max_entries.is_some()),
+            ("cache_max_bytes", self.cache_max_bytes.is_some()),
+            ("token_header", self.token_header.is_some()),
+            ("token_cookie", self.token_cookie.is_some()),
+            ("token_query", self.token_query.is_some()),
+            ("agent_require_typ", self.agent_require_typ.is_some()),
+            (
+                "agent_required_claims",
+                self.agent_required_claims.is_some(),
+            ),
+            ("revocation_endpoint", self.revocation_endpoint.is_some()),
+            (
+                "revocation_ttl_seconds",
+                self.revocation_ttl_seconds.is_some(),
+            ),
+            ("revocation_fail_open", self.revocation_fail_open.is_some()),
+            ("revocation_bearer", self.revocation_bearer.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, s)| *s)
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
+/// Keys that hold for the whole application, not for one issuer: set in the section, never in
+/// an entry of `issuers:`.
+const SECTION_WIDE_KEYS: &[&str] = &[
+    "enabled",
+    "leeway_seconds",
+    "max_token_bytes",
+    "cache_max_entries",
+    "cache_max_bytes",
+    "token_header",
+    "token_cookie",
+    "token_query",
+    "agent_require_typ",
+    "agent_required_claims",
+    "revocation_endpoint",
+    "revocation_ttl_seconds",
+    "revocation_fail_open",
+    "revocation_bearer",
+];
+
+const SECTION_WIDE_IN_ENTRY: &str =
+    "holds for the whole application: set it in auth_client itself, not in an entry of issuers";
+
+impl AuthConfig {
+    /// Takes the section-wide settings of `section`.
+    fn adopt_section(&mut self, section: &AuthConfig) {
+        self.enabled = section.enabled;
+        self.leeway_seconds = section.leeway_seconds;
+        self.max_token_bytes = section.max_token_bytes;
+        self.cache_max_entries = section.cache_max_entries;
+        self.cache_max_bytes = section.cache_max_bytes;
+        self.token_sources = section.token_sources.clone();
+        self.agent_require_typ = section.agent_require_typ.clone();
+        self.agent_required_claims = section.agent_required_claims.clone();
+        self.revocation_endpoint = section.revocation_endpoint.clone();
+        self.revocation_ttl = section.revocation_ttl;
+        self.revocation_fail_open = section.revocation_fail_open;
+        self.revocation_bearer = section.revocation_bearer.clone();
+        // Revocation promised: every issuer's tokens need a `jti`.
+        if self.revocation_endpoint.is_some() && !self.required_claims.iter().any(|c| c == "jti") {
+            self.required_claims.push("jti".to_owned());
+        }
     }
 }
 
