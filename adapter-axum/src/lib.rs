@@ -456,3 +456,6 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Agent {
         Ok(AgentContext::get().map(Agent))
     }
 }
+
+mod grpc;
+pub use grpc::{grpc_refusal, GrpcGate, GrpcGateLayer, GrpcGateService};

@@ -402,6 +402,56 @@ impl ErrorResponse {
         }
         headers
     }
+
+    /// The gRPC status code of this answer (gRPC's HTTP mapping): 16 `UNAUTHENTICATED` for a
+    /// 401, 7 `PERMISSION_DENIED` for a 403, 14 `UNAVAILABLE` for a 503, 3 `INVALID_ARGUMENT`
+    /// for a 400, 13 `INTERNAL` otherwise.
+    pub fn grpc_status(&self) -> u8 {
+        match self.status {
+            401 => 16,
+            403 => 7,
+            503 => 14,
+            400 => 3,
+            _ => 13,
+        }
+    }
+
+    /// The fixed public message of this answer, percent-encoded as `grpc-message` requires
+    /// (the same text as the JSON body's `detail`).
+    pub fn grpc_message(&self) -> String {
+        let detail = serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        let mut out = String::with_capacity(detail.len());
+        for b in detail.bytes() {
+            // gRPC: percent-encode everything outside printable ASCII, and `%` itself.
+            if (0x20..=0x7e).contains(&b) && b != b'%' {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+
+    /// The headers of a trailers-only gRPC answer (HTTP 200): `content-type:
+    /// application/grpc`, `grpc-status`, `grpc-message` and, where it applies,
+    /// `www-authenticate` and `retry-after`.
+    pub fn grpc_headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            ("content-type", "application/grpc".to_owned()),
+            ("grpc-status", self.grpc_status().to_string()),
+            ("grpc-message", self.grpc_message()),
+        ];
+        if let Some(value) = &self.www_authenticate {
+            headers.push(("www-authenticate", value.clone()));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.push(("retry-after", secs.to_string()));
+        }
+        headers
+    }
 }
 
 /// `{"detail":"..."}` with proper JSON escaping.

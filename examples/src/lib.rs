@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod dev_issuer;
+pub mod grpc;
 pub mod services;
 
 /// Compiles (and, where not `no_run`, runs) every Rust block of `docs/tutorial.md`.
