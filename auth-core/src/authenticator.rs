@@ -770,7 +770,10 @@ impl Authenticator {
             .ok_or(AuthError::WrongIssuer)?;
             (issuer, Some(claims))
         };
-        tracing::Span::current().record("issuer", issuer.config.issuer());
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("issuer", issuer.config.issuer());
+        }
         let config = issuer.config;
         // Algorithm allowlist before any key lookup: `none`, unknown names and anything not
         // configured stop here.
@@ -1204,9 +1207,10 @@ fn log_rejection(e: &AuthError, kid: Option<&str>) {
         _ => "rejected",
     };
     count_decision(outcome, e.reason());
-    tracing::Span::current()
-        .record("outcome", outcome)
-        .record("reason", e.reason());
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        span.record("outcome", outcome).record("reason", e.reason());
+    }
     let kid = loggable(kid);
     let kid = kid.as_deref();
     match e {
