@@ -21,7 +21,10 @@
 //! own `UNIMPLEMENTED`). Refusals are gRPC answers: HTTP 200 with `grpc-status` 16
 //! `UNAUTHENTICATED`, 7 `PERMISSION_DENIED`, 14 `UNAVAILABLE` (or 3 `INVALID_ARGUMENT` for two
 //! tokens), the fixed `grpc-message`, and `www-authenticate` where it applies. The caller is in
-//! the [`SecurityContext`] inside the service implementation, streaming calls included.
+//! the [`SecurityContext`] while the service implementation's call runs, streaming calls
+//! included; a response stream is polled after that call, so a streaming method takes the
+//! caller along (read it in the call, move it into the stream): read late, it sees no caller,
+//! never another's.
 
 use crate::http::{self, HeaderValue, StatusCode};
 use crate::{credentials, take_ready, Gate};
@@ -54,19 +57,33 @@ impl GrpcGate {
     /// `path` (`/package.Service/Method`) also needs `requirement`. Requirements of one path
     /// add up ([`Requirement::and`]).
     ///
+    /// `path` must be exactly what the service dispatches on: `/`, the service's full name
+    /// (tonic: `NamedService::NAME`, package included), `/`, the method name as in the
+    /// `.proto`. A misspelt path protects nothing (the method keeps the gate's requirement
+    /// only), and so does a gate placed where the paths it sees carry a prefix (an axum
+    /// `nest`): put the layer directly around the tonic server.
+    ///
     /// # Panics
-    /// If `path` is not of the form `/package.Service/Method`: such a method can never be
-    /// called, so its requirement would protect nothing.
+    /// If `path` is not of the form `/package.Service/Method` or holds anything a request
+    /// path cannot (spaces, `?`, `#`, `%`, non-ASCII): such a method can never be called, so
+    /// its requirement would protect nothing.
     pub fn method(mut self, path: &str, requirement: Requirement) -> Self {
+        // What a request path can be, byte for byte: visible ASCII, no query, fragment or
+        // escape; anything else would never match a request and leave the method open.
+        let plain = |part: &str| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'%'))
+        };
         let valid = path
             .strip_prefix('/')
             .and_then(|p| p.split_once('/'))
-            .is_some_and(|(service, method)| {
-                !service.is_empty() && !method.is_empty() && !method.contains('/')
-            });
+            .is_some_and(|(service, method)| plain(service) && plain(method));
         assert!(
             valid,
-            "gRPC method path {path:?} must be /package.Service/Method"
+            "gRPC method path {path:?} must be /package.Service/Method, as the service \
+             dispatches on it (visible ASCII, no query, fragment or escape)"
         );
         let merged = match self.methods.remove(path) {
             Some(existing) => (*existing).clone().and(requirement),
