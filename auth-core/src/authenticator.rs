@@ -566,9 +566,19 @@ impl Authenticator {
                 return Ok(claims);
             }
         }
-        check_token68(token).inspect_err(|e| log_rejection(e, None))?;
-        let jws = CompactJws::parse(token).inspect_err(|e| log_rejection(e, None))?;
-        match self.verify_jws(&jws, kind).await {
+        // A token that is not `token68` never verifies (base64url is stricter); it is told
+        // apart only on the way out, so that the check costs nothing on the success path.
+        let not_token68 = |e: AuthError| {
+            if check_token68(token).is_err() {
+                AuthError::Malformed(Malformed::NotToken68)
+            } else {
+                e
+            }
+        };
+        let jws = CompactJws::parse(token)
+            .map_err(not_token68)
+            .inspect_err(|e| log_rejection(e, None))?;
+        match self.verify_jws(&jws, kind).await.map_err(not_token68) {
             Ok((claims, key, issuer)) => {
                 accepted(&claims, false);
                 tracing::debug!(
@@ -785,10 +795,11 @@ impl Authenticator {
         if jws.has_crit {
             return Err(AuthError::UnsupportedCritical);
         }
-        let key = self.find_key(issuer.keys, jws.kid.as_deref(), alg).await?;
+        // The signature decoded before any key is looked up: garbage never reaches the keys.
         let (mut buf, mut heap) = ([0u8; 512], Vec::new());
         let signature = crate::b64::decode_segment_buffered(jws.signature_b64, &mut buf, &mut heap)
             .ok_or(AuthError::Malformed(Malformed::Base64))?;
+        let key = self.find_key(issuer.keys, jws.kid.as_deref(), alg).await?;
         if !key.verify(alg, jws.signing_input.as_bytes(), signature) {
             return Err(AuthError::BadSignature);
         }
