@@ -5,12 +5,14 @@
 //!
 //! `cargo bench -p portcullis-core --bench criterion` (add `-- verify/` to run only a group).
 
+mod common;
+
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use portcullis_core::testkit::{TestKey, TokenBuilder};
 use portcullis_core::{
-    Algorithm, AuthConfig, AuthConfigBuilder, Authenticator, AuthorizationHeader, KeyLookup,
-    KeySet, StaticKeys,
+    AuthConfig, AuthConfigBuilder, Authenticator, AuthorizationHeader, KeyLookup, KeySet,
+    StaticKeys,
 };
 use std::hint::black_box;
 
@@ -109,7 +111,7 @@ fn verify(c: &mut Criterion) {
                 })
             });
         });
-        if let Some((decoding, validation)) = jsonwebtoken_setup(key) {
+        if let Some((decoding, validation)) = common::jsonwebtoken_setup(key, ISSUER) {
             group.bench_function("jsonwebtoken 11 decode", |b| {
                 b.iter(|| {
                     black_box(
@@ -228,34 +230,6 @@ fn roles(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// jsonwebtoken 11 with a `DecodingKey` made once (RS256 and ES256; its EdDSA needs a PEM).
-fn jsonwebtoken_setup(
-    key: &TestKey,
-) -> Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)> {
-    let jwk = key.jwk();
-    let (decoding, alg) = match key.algorithm() {
-        Algorithm::RS256 => (
-            jsonwebtoken::DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?)
-                .ok()?,
-            jsonwebtoken::Algorithm::RS256,
-        ),
-        Algorithm::ES256 => (
-            jsonwebtoken::DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?)
-                .ok()?,
-            jsonwebtoken::Algorithm::ES256,
-        ),
-        Algorithm::EdDSA => (
-            jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str()?).ok()?,
-            jsonwebtoken::Algorithm::EdDSA,
-        ),
-        _ => return None,
-    };
-    let mut validation = jsonwebtoken::Validation::new(alg);
-    validation.set_audience(&["api"]);
-    validation.set_issuer(&[ISSUER]);
-    Some((decoding, validation))
 }
 
 criterion_group!(benches, verify, refusals, cache, roles);

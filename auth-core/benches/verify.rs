@@ -4,8 +4,10 @@
 //!
 //! `cargo bench -p portcullis-core --bench verify`
 
+mod common;
+
 use portcullis_core::testkit::{TestKey, TokenBuilder};
-use portcullis_core::{Algorithm, AuthConfig, Authenticator, KeyLookup, KeySet, StaticKeys};
+use portcullis_core::{AuthConfig, Authenticator, KeyLookup, KeySet, StaticKeys};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -97,7 +99,7 @@ fn main() {
                 black_box(cached.verify_token(black_box(&token)).await.expect("valid"))
             });
         };
-        let jwt = jsonwebtoken_setup(key);
+        let jwt = common::jsonwebtoken_setup(key, "https://issuer.bench");
         let mut jwt_op = || {
             if let Some((decoding, validation)) = &jwt {
                 black_box(
@@ -181,32 +183,4 @@ fn roles_rows(
             m[1] - m[0]
         );
     }
-}
-
-/// jsonwebtoken 11 with a `DecodingKey` made once.
-fn jsonwebtoken_setup(
-    key: &TestKey,
-) -> Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)> {
-    let jwk = key.jwk();
-    let (decoding, alg) = match key.algorithm() {
-        Algorithm::RS256 => (
-            jsonwebtoken::DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?)
-                .ok()?,
-            jsonwebtoken::Algorithm::RS256,
-        ),
-        Algorithm::ES256 => (
-            jsonwebtoken::DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?)
-                .ok()?,
-            jsonwebtoken::Algorithm::ES256,
-        ),
-        Algorithm::EdDSA => (
-            jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str()?).ok()?,
-            jsonwebtoken::Algorithm::EdDSA,
-        ),
-        _ => return None,
-    };
-    let mut validation = jsonwebtoken::Validation::new(alg);
-    validation.set_audience(&["api"]);
-    validation.set_issuer(&["https://issuer.bench"]);
-    Some((decoding, validation))
 }

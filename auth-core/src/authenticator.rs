@@ -79,10 +79,13 @@ struct Inner {
     /// The issuers trusted besides the configuration's own (`issuers:`), each with its own
     /// settings, keys and claim mapping.
     others: Vec<Issuer>,
+    /// The configuration's own issuer, shared by the claims it verifies (no copy per token).
+    issuer_name: Arc<str>,
 }
 
 /// One more trusted issuer.
 struct Issuer {
+    name: Arc<str>,
     config: AuthConfig,
     keys: Arc<dyn KeySource>,
     resolver: Arc<dyn RoleResolver>,
@@ -92,6 +95,7 @@ struct Issuer {
 #[derive(Clone, Copy)]
 struct IssuerRef<'a> {
     index: usize,
+    name: &'a Arc<str>,
     config: &'a AuthConfig,
     keys: &'a Arc<dyn KeySource>,
     resolver: &'a Arc<dyn RoleResolver>,
@@ -242,6 +246,7 @@ impl AuthenticatorBuilder {
         if config.enabled() {
             for other in &config.others {
                 others.push(Issuer {
+                    name: Arc::from(other.issuer()),
                     config: other.clone(),
                     keys: keys_for(
                         other,
@@ -274,6 +279,7 @@ impl AuthenticatorBuilder {
             tracing::warn!("AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
             loud("WARNING: AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
         }
+        let issuer_name = Arc::from(config.issuer());
         let cache =
             crate::cache::VerifiedCache::new(config.cache_max_entries(), config.cache_max_bytes());
         Ok(Authenticator {
@@ -288,6 +294,7 @@ impl AuthenticatorBuilder {
                 #[cfg(feature = "remote")]
                 revocation,
                 others,
+                issuer_name,
             }),
         })
     }
@@ -739,12 +746,14 @@ impl Authenticator {
         match index.checked_sub(1).and_then(|i| self.inner.others.get(i)) {
             Some(o) => IssuerRef {
                 index,
+                name: &o.name,
                 config: &o.config,
                 keys: &o.keys,
                 resolver: &o.resolver,
             },
             None => IssuerRef {
                 index: 0,
+                name: &self.inner.issuer_name,
                 config: &self.inner.config,
                 keys: &self.inner.keys,
                 resolver: &self.inner.resolver,
@@ -826,7 +835,7 @@ impl Authenticator {
             Some(alg),
             jws.typ.clone(),
         )
-        .verified_by(config.issuer());
+        .verified_by(issuer.name);
         if kind == TokenKind::Caller {
             self.apply_rule(&claims)?;
         }

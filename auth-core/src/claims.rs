@@ -21,7 +21,7 @@ struct Inner {
     algorithm: Option<Algorithm>,
     token_type: Option<String>,
     /// The configured issuer whose settings and keys verified the token.
-    verified_by: Option<String>,
+    verified_by: Option<Arc<str>>,
 }
 
 impl TokenClaims {
@@ -63,9 +63,9 @@ impl TokenClaims {
     }
 
     /// Records the configured issuer that verified these claims (just built, not shared).
-    pub(crate) fn verified_by(mut self, issuer: &str) -> Self {
+    pub(crate) fn verified_by(mut self, issuer: &Arc<str>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
-            inner.verified_by = Some(issuer.to_owned());
+            inner.verified_by = Some(Arc::clone(issuer));
         }
         self
     }

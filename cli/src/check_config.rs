@@ -19,7 +19,10 @@ pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
                 c.jwks_file().map_or_else(
                     || {
                         c.jwks_endpoint()
-                            .map_or("OIDC discovery".to_owned(), str::to_owned)
+                            .map_or("OIDC discovery".to_owned(), |url| {
+                                // A key-set URL may carry a credential in its query.
+                                portcullis_core::config::redact_url(url)
+                            })
                     },
                     |f| f.display().to_string(),
                 )

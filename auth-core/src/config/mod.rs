@@ -46,8 +46,9 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// `url` without its query string or fragment, for messages, logs and `Debug`.
-pub(crate) fn redact_url(url: &str) -> String {
+/// `url` without its query string or fragment (where a key-set URL may carry a credential),
+/// for messages, logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
     let cut = url.find(['?', '#']).unwrap_or(url.len());
     if cut < url.len() {
         format!("{}?…", &url[..cut])
