@@ -80,7 +80,7 @@ use std::sync::Arc;
 
 pub use portcullis_core::markers::{
     allow_anonymous, requires_agent_scope, requires_all_roles, requires_authorization_header,
-    requires_group, requires_role, requires_token_scope,
+    requires_dpop, requires_group, requires_role, requires_token_scope,
 };
 
 /// The authenticator of one application, and the middleware built from it.
@@ -171,11 +171,13 @@ impl Gate {
     }
 }
 
-/// The parts of an actix-web request where a configured token source can be.
+/// The parts of an actix-web request where a configured token source can be, and what a
+/// DPoP proof names.
 struct SourceParts<'a>(
     &'a actix_web::http::header::HeaderMap,
-    &'a str,
+    &'a actix_web::http::Uri,
     &'a actix_web::http::Method,
+    &'a str,
 );
 
 impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
@@ -183,10 +185,17 @@ impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
         self.0.get_all(name).map(|v| v.as_bytes())
     }
     fn query(&self) -> Option<&'a str> {
-        Some(self.1)
+        Some(self.3)
     }
-    fn method(&self) -> &str {
+    fn method(&self) -> &'a str {
         self.2.as_str()
+    }
+    fn path(&self) -> Option<&'a str> {
+        // The URI as received: scopes do not rewrite it.
+        Some(self.1.path())
+    }
+    fn authority(&self) -> Option<&'a str> {
+        self.1.authority().map(|a| a.as_str())
     }
 }
 
@@ -194,7 +203,12 @@ fn credentials<'r>(
     authenticator: &Authenticator,
     request: &'r ServiceRequest,
 ) -> RequestCredentials<'r> {
-    let parts = SourceParts(request.headers(), request.query_string(), request.method());
+    let parts = SourceParts(
+        request.headers(),
+        request.uri(),
+        request.method(),
+        request.query_string(),
+    );
     credentials_of_headers(request).with_sources(authenticator.config().token_sources(), parts)
 }
 

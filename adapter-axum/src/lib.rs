@@ -74,7 +74,7 @@ use std::task::{Context, Poll};
 
 pub use portcullis_core::markers::{
     allow_anonymous, requires_agent_scope, requires_all_roles, requires_authorization_header,
-    requires_group, requires_role, requires_token_scope,
+    requires_dpop, requires_group, requires_role, requires_token_scope,
 };
 
 /// The authenticator of one application, and the layers built from it.
@@ -144,18 +144,25 @@ impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
     }
 }
 
-/// The parts of an axum request where a configured token source can be.
-struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>, &'a http::Method);
+/// The parts of an axum request where a configured token source can be, and what a DPoP
+/// proof names.
+struct SourceParts<'a>(&'a http::HeaderMap, &'a http::Uri, &'a http::Method, &'a str);
 
 impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         self.0.get_all(name).into_iter().map(HeaderValue::as_bytes)
     }
     fn query(&self) -> Option<&'a str> {
-        self.1
+        self.1.query()
     }
-    fn method(&self) -> &str {
+    fn method(&self) -> &'a str {
         self.2.as_str()
+    }
+    fn path(&self) -> Option<&'a str> {
+        Some(self.3)
+    }
+    fn authority(&self) -> Option<&'a str> {
+        self.1.authority().map(http::uri::Authority::as_str)
     }
 }
 
@@ -163,7 +170,12 @@ fn credentials<'r, B>(
     authenticator: &Authenticator,
     request: &'r http::Request<B>,
 ) -> RequestCredentials<'r> {
-    let parts = SourceParts(request.headers(), request.uri().query(), request.method());
+    // The path as the client sent it: inside a nested router, `uri()` has lost its prefix.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(request.uri().path(), |original| original.0.path());
+    let parts = SourceParts(request.headers(), request.uri(), request.method(), path);
     credentials_of_headers(request).with_sources(authenticator.config().token_sources(), parts)
 }
 

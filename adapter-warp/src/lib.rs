@@ -179,6 +179,12 @@ impl Gate {
         self.requires(Requirement::AuthorizationHeader)
     }
 
+    /// Marker: DPoP on this route (RFC 9449): a DPoP-bound token with a valid, new proof for
+    /// this request (401 with a `DPoP` challenge otherwise).
+    pub fn requires_dpop(&self) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+        self.requires(Requirement::Dpop)
+    }
+
     /// Marker (pico-client-auth's `@requires_scope`): an agent token
     /// (`X-Agent-Authorization`) granting one of `scopes` (wildcards apply): 401 when it is
     /// missing or invalid, 403 without a matching scope.
@@ -286,7 +292,7 @@ impl Protected {
                     headers.get_all(name).iter().map(HeaderValue::as_bytes),
                 )
             };
-            let parts = SourceParts(headers, request.uri().query(), request.method());
+            let parts = SourceParts(headers, request.uri(), request.method());
             // warp has no route metadata: the agent token is verified whenever one is sent,
             // and only `requires_agent_scope` markers look at it.
             self.authenticator
@@ -373,17 +379,24 @@ where
     }
 }
 
-/// The parts of a request where a configured token source can be.
-struct SourceParts<'a>(&'a http::HeaderMap, Option<&'a str>, &'a http::Method);
+/// The parts of a request where a configured token source can be, and what a DPoP proof
+/// names.
+struct SourceParts<'a>(&'a http::HeaderMap, &'a http::Uri, &'a http::Method);
 
 impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
         self.0.get_all(name).into_iter().map(HeaderValue::as_bytes)
     }
     fn query(&self) -> Option<&'a str> {
-        self.1
+        self.1.query()
     }
-    fn method(&self) -> &str {
+    fn method(&self) -> &'a str {
         self.2.as_str()
+    }
+    fn path(&self) -> Option<&'a str> {
+        Some(self.1.path())
+    }
+    fn authority(&self) -> Option<&'a str> {
+        self.1.authority().map(http::uri::Authority::as_str)
     }
 }

@@ -7,9 +7,10 @@ use crate::claims::{numeric_date, Rounding, TokenClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
 use crate::error::{AuthError, ErrorResponse, Malformed};
+use crate::dpop::{DpopMode, DpopProblem, ReplayStore};
 use crate::jws::{
-    bare_token, bearer_credential, check_token68, AuthorizationHeader, CompactJws,
-    RequestCredentials, TokenSource,
+    bare_token, bearer_credential, check_token68, scheme_credential, AuthorizationHeader,
+    CompactJws, RequestCredentials, Scheme, TokenSource,
 };
 use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
 use crate::policy::Requirement;
@@ -81,6 +82,10 @@ struct Inner {
     others: Vec<Issuer>,
     /// The configuration's own issuer, shared by the claims it verifies (no copy per token).
     issuer_name: Arc<str>,
+    /// Where DPoP proofs are remembered (DPoP on only).
+    replay: Option<Arc<dyn ReplayStore>>,
+    /// `algs` of the DPoP challenge, built once.
+    dpop_algs: String,
 }
 
 /// One more trusted issuer.
@@ -111,6 +116,7 @@ pub struct AuthenticatorBuilder {
     clock: Option<Arc<dyn Clock>>,
     #[cfg(feature = "remote")]
     fetcher: Option<crate::remote::HttpFetcher>,
+    replay: Option<Arc<dyn ReplayStore>>,
 }
 
 /// The authenticator cannot be assembled from this configuration.
@@ -126,6 +132,9 @@ pub enum SetupError {
         "auth_client needs a key source: remote key sets (jwks_endpoint / OIDC discovery) need the `remote` feature or a KeySource; set jwks_file or shared_secret for static keys"
     )]
     NoKeySource,
+    /// The DPoP replay store cannot be set up (an unusable `dpop_replay_redis_url`).
+    #[error("auth_client.dpop_replay_redis_url is unusable: {0}")]
+    ReplayStore(&'static str),
 }
 
 impl AuthenticatorBuilder {
@@ -220,6 +229,15 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// The DPoP replay store (default: a [`RedisReplayStore`](crate::dpop::RedisReplayStore)
+    /// when `dpop_replay_redis_url` is set, else an in-memory one bounded by
+    /// `dpop_replay_max_entries`). Instances of one service share a store to catch a proof
+    /// replayed against another instance.
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Some(Arc::new(store));
+        self
+    }
+
     /// Assembles the authenticator. Logs a warning when authentication is disabled.
     ///
     /// Without an explicit key source, keys come from the configuration: `shared_secret`,
@@ -280,6 +298,21 @@ impl AuthenticatorBuilder {
             loud("WARNING: AUTHENTICATION IS DISABLED (auth_client.enabled: false): every request passes anonymously and no route requirement is enforced");
         }
         let issuer_name = Arc::from(config.issuer());
+        let replay = match (config.dpop_mode(), self.replay) {
+            (DpopMode::Off, _) => None,
+            (_, Some(store)) => Some(store),
+            (_, None) => Some(default_replay_store(&config)?),
+        };
+        if config.dpop_mode() != DpopMode::Off && config.dpop_replay_fail_open() {
+            tracing::warn!("dpop_replay_fail_open: while the DPoP replay store is unreachable, a captured proof can be replayed");
+        }
+        let dpop_algs = config
+            .dpop_policy()
+            .algorithms
+            .iter()
+            .map(Algorithm::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
         let cache =
             crate::cache::VerifiedCache::new(config.cache_max_entries(), config.cache_max_bytes());
         Ok(Authenticator {
@@ -295,8 +328,27 @@ impl AuthenticatorBuilder {
                 revocation,
                 others,
                 issuer_name,
+                replay,
+                dpop_algs,
             }),
         })
+    }
+}
+
+/// The replay store a configuration describes: Redis where `dpop_replay_redis_url` is set
+/// (feature `redis`), in memory otherwise.
+fn default_replay_store(config: &AuthConfig) -> Result<Arc<dyn ReplayStore>, SetupError> {
+    match config.dpop_replay_redis_url() {
+        #[cfg(feature = "redis")]
+        Some(url) => Ok(Arc::new(
+            crate::dpop::RedisReplayStore::new(url.expose().trim())
+                .map_err(|e| SetupError::ReplayStore(e.0))?,
+        )),
+        #[cfg(not(feature = "redis"))]
+        Some(_) => Err(SetupError::ReplayStore("needs the `redis` feature")),
+        None => Ok(Arc::new(crate::dpop::MemoryReplayStore::new(
+            config.dpop_replay_max_entries(),
+        ))),
     }
 }
 
@@ -342,6 +394,7 @@ impl Authenticator {
             clock: None,
             #[cfg(feature = "remote")]
             fetcher: None,
+            replay: None,
         }
     }
 
@@ -353,6 +406,11 @@ impl Authenticator {
     /// The HTTP answer for an error: what every adapter sends.
     pub fn error_response(&self, error: &AuthError) -> ErrorResponse {
         let mut response = error.to_response();
+        let mode = self.inner.config.dpop_mode();
+        if mode != DpopMode::Off {
+            response.www_authenticate =
+                error.www_authenticate_dpop(mode == DpopMode::Required, &self.inner.dpop_algs);
+        }
         if let Some(render) = &self.inner.body {
             response.body = render(error);
         }
@@ -447,7 +505,7 @@ impl Authenticator {
     ) -> Result<AgentClaims, AuthError> {
         let max = self.inner.config.max_token_bytes();
         if let (Ok(user), Ok(agent)) = (
-            caller_token(&credentials, max),
+            caller_token(&credentials, max, true),
             bearer_credential(credentials.agent_authorization, max),
         ) {
             // Compared by what was signed, not by the whole string: an ECDSA signature can
@@ -499,6 +557,15 @@ impl Authenticator {
             }
         };
         match verified {
+            // An agent token bound to a key cannot show its proof in `X-Agent-Authorization`.
+            Ok(claims)
+                if !matches!(
+                    crate::dpop::confirmation(claims.raw()),
+                    crate::dpop::Confirmation::None
+                ) =>
+            {
+                Err(AuthError::InvalidAgentToken)
+            }
             Ok(claims) => Ok(AgentClaims::new(claims)),
             Err(AuthError::MissingToken) => Err(AuthError::MissingAgentToken),
             Err(
@@ -535,16 +602,126 @@ impl Authenticator {
         &self,
         credentials: &RequestCredentials<'_>,
     ) -> Result<(TokenClaims, TokenSource), AuthError> {
-        let (token, source) = caller_token_from(credentials, self.inner.config.max_token_bytes())
-            .inspect_err(|e| log_rejection(e, None))?;
-        self.verify_token(token)
+        let config = &self.inner.config;
+        let dpop = config.dpop_mode() != DpopMode::Off;
+        let (token, source, scheme) =
+            caller_token_from(credentials, config.max_token_bytes(), dpop)
+                .inspect_err(|e| log_rejection(e, None))?;
+        let claims = self.verify(token, TokenKind::Caller).await?;
+        self.check_binding(&claims, token, scheme, credentials)
             .await
-            .map(|claims| (claims, source))
+            .inspect_err(|e| log_rejection(e, claims.key_id()))?;
+        Ok((claims, source))
     }
 
+    /// The token's sender binding (`cnf`): a DPoP-bound token needs the `DPoP` scheme and a
+    /// valid, new proof by its key; a bearer token is accepted unless DPoP is required; a
+    /// binding portcullis cannot check is refused.
+    async fn check_binding(
+        &self,
+        claims: &TokenClaims,
+        token: &str,
+        scheme: Scheme,
+        credentials: &RequestCredentials<'_>,
+    ) -> Result<(), AuthError> {
+        use crate::dpop::{confirmation, refused, Confirmation};
+        match (scheme, confirmation(claims.raw())) {
+            (_, Confirmation::Unsupported) => Err(AuthError::UnsupportedConfirmation),
+            (Scheme::Dpop, Confirmation::Jkt(jkt)) => {
+                self.check_proof(token, jkt, credentials).await
+            }
+            (Scheme::Dpop, Confirmation::None) => Err(refused(DpopProblem::NotBound)),
+            (Scheme::Bearer, Confirmation::Jkt(_)) => Err(AuthError::DpopRequired),
+            (Scheme::Bearer, Confirmation::None) => {
+                if self.inner.config.dpop_mode() == DpopMode::Required {
+                    Err(AuthError::DpopRequired)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// RFC 9449 §4.3 and §7.1 for one request: the proof, its key being the token's, and
+    /// its `jti` never seen before (recorded last, so that only a valid proof by the token's
+    /// holder takes room in the store).
+    async fn check_proof(
+        &self,
+        token: &str,
+        jkt: &str,
+        credentials: &RequestCredentials<'_>,
+    ) -> Result<(), AuthError> {
+        use crate::dpop::refused;
+        let request = &credentials.dpop;
+        let proof = match request.proofs {
+            AuthorizationHeader::Absent => return Err(refused(DpopProblem::Missing)),
+            AuthorizationHeader::Several => return Err(refused(DpopProblem::Several)),
+            AuthorizationHeader::One(raw) => {
+                std::str::from_utf8(raw).map_err(|_| refused(DpopProblem::Malformed))?
+            }
+        };
+        let (Some(method), Some(path)) = (request.method, request.path) else {
+            return Err(refused(DpopProblem::Uri));
+        };
+        let policy = self.inner.config.dpop_policy();
+        let now = self.inner.clock.now_unix();
+        let target = crate::dpop::ProofRequest {
+            method,
+            path,
+            authority: request.authority,
+            access_token: Some(token),
+        };
+        let verified = crate::dpop::verify_proof(proof, &target, policy, now).map_err(refused)?;
+        if verified.thumbprint() != jkt {
+            return Err(refused(DpopProblem::Thumbprint));
+        }
+        let Some(store) = &self.inner.replay else {
+            return Err(AuthError::ReplayStoreUnavailable { retry_after: 1 });
+        };
+        // Remembered until the proof's `iat` leaves the window: after that, its age refuses it.
+        let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let until = verified
+            .issued_at()
+            .saturating_add(secs(policy.max_age_seconds))
+            .saturating_add(secs(policy.leeway_seconds))
+            .saturating_add(1);
+        let ttl = u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1);
+        match store
+            .first_use(&verified.replay_key(), std::time::Duration::from_secs(ttl))
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(refused(DpopProblem::Replayed)),
+            Err(e) if self.inner.config.dpop_replay_fail_open() => {
+                tracing::warn!(
+                    reason = e.0,
+                    "DPoP replay store unavailable; proof admitted unchecked (dpop_replay_fail_open)"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(reason = e.0, "DPoP replay store unavailable");
+                Err(AuthError::ReplayStoreUnavailable { retry_after: 1 })
+            }
+        }
+    }
+
+
     /// Verifies a bare token (no `Bearer ` prefix), e.g. one carried in a queue message.
+    ///
+    /// A token bound to its holder (`cnf`, e.g. DPoP) is refused here: without the request
+    /// and its proof the binding cannot be checked. Use
+    /// [`authenticate_credentials`](Self::authenticate_credentials) with the request's
+    /// [`DpopRequest`](crate::DpopRequest) for those.
     pub async fn verify_token(&self, token: &str) -> Result<TokenClaims, AuthError> {
-        self.verify(token, TokenKind::Caller).await
+        let claims = self.verify(token, TokenKind::Caller).await?;
+        let refusal = match crate::dpop::confirmation(claims.raw()) {
+            crate::dpop::Confirmation::None => return Ok(claims),
+            crate::dpop::Confirmation::Jkt(_) => AuthError::DpopRequired,
+            crate::dpop::Confirmation::Unsupported => AuthError::UnsupportedConfirmation,
+        };
+        log_rejection(&refusal, claims.key_id());
+        Err(refusal)
     }
 
     async fn verify(&self, token: &str, kind: TokenKind) -> Result<TokenClaims, AuthError> {
@@ -1063,18 +1240,20 @@ fn parse_payload(jws: &CompactJws<'_>) -> Result<Map<String, Value>, AuthError> 
 fn caller_token<'a>(
     credentials: &RequestCredentials<'a>,
     max_len: usize,
+    dpop: bool,
 ) -> Result<&'a str, AuthError> {
-    caller_token_from(credentials, max_len).map(|(token, _)| token)
+    caller_token_from(credentials, max_len, dpop).map(|(token, _, _)| token)
 }
 
 /// [`caller_token`] and where it came from.
 fn caller_token_from<'a>(
     credentials: &RequestCredentials<'a>,
     max_len: usize,
-) -> Result<(&'a str, TokenSource), AuthError> {
+    dpop: bool,
+) -> Result<(&'a str, TokenSource, Scheme), AuthError> {
     match credentials.other_token {
-        AuthorizationHeader::Absent => bearer_credential(credentials.authorization, max_len)
-            .map(|t| (t, TokenSource::AuthorizationHeader)),
+        AuthorizationHeader::Absent => scheme_credential(credentials.authorization, max_len, dpop)
+            .map(|(t, scheme)| (t, TokenSource::AuthorizationHeader, scheme)),
         AuthorizationHeader::Several => Err(AuthError::InvalidRequest),
         AuthorizationHeader::One(_) if credentials.authorization != AuthorizationHeader::Absent => {
             Err(AuthError::InvalidRequest)
@@ -1083,7 +1262,7 @@ fn caller_token_from<'a>(
             // Where exactly one other token was found, its source is known; anything else
             // would be a bug in the adapter: refuse rather than guess.
             let source = credentials.other_source.ok_or(AuthError::InvalidRequest)?;
-            bare_token(value, max_len).map(|t| (t, source))
+            bare_token(value, max_len).map(|t| (t, source, Scheme::Bearer))
         }
     }
 }

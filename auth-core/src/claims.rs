@@ -97,6 +97,14 @@ impl TokenClaims {
     pub fn org_id(&self) -> Option<&str> {
         self.str_claim("org_id")
     }
+    /// `cnf.jkt` (RFC 9449): the thumbprint of the key this token is bound to. A caller the
+    /// gate admitted with it proved possession of that key on this request.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        match crate::dpop::confirmation(self.raw()) {
+            crate::dpop::Confirmation::Jkt(jkt) => Some(jkt),
+            _ => None,
+        }
+    }
     /// `jti`: the token id.
     pub fn jti(&self) -> Option<&str> {
         self.str_claim("jti")

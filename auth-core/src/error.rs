@@ -144,6 +144,26 @@ pub enum AuthError {
         /// 403 instead of 401.
         forbidden: bool,
     },
+    /// The DPoP proof (RFC 9449) sent with a DPoP-bound token is missing or fails a check, or
+    /// the token sent with the `DPoP` scheme is not bound. The problem is logged; the answer
+    /// is always `invalid_dpop_proof`.
+    #[error("invalid DPoP proof ({0})")]
+    InvalidDpopProof(crate::dpop::DpopProblem),
+    /// A DPoP-bound token was sent as a bearer token (or from a cookie, custom header or query
+    /// parameter), or a bearer token where DPoP is required (by `dpop: required` or the
+    /// route's `requires_dpop`).
+    #[error("DPoP required")]
+    DpopRequired,
+    /// The token is bound to its holder (`cnf`) by a method portcullis cannot check (mutual
+    /// TLS `x5t#S256`, a `jwk`, ...): accepting it as a bearer token would undo the binding.
+    #[error("unsupported token confirmation")]
+    UnsupportedConfirmation,
+    /// The DPoP replay store cannot say whether a proof is new, and fails closed (503).
+    #[error("DPoP replay store unavailable")]
+    ReplayStoreUnavailable {
+        /// Seconds the client should wait before retrying.
+        retry_after: u64,
+    },
 }
 
 /// What exactly was malformed. For logs and tests; the public text is always the same.
@@ -191,6 +211,7 @@ enum Challenge {
     InvalidRequest,
     InvalidToken,
     InsufficientScope,
+    InvalidDpopProof,
 }
 
 impl AuthError {
@@ -204,7 +225,9 @@ impl AuthError {
             | Self::InsufficientGroup { .. }
             | Self::InsufficientScope { .. }
             | Self::InsufficientAgentScope { .. } => 403,
-            Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => 503,
+            Self::KeysUnavailable { .. }
+            | Self::RevocationUnavailable { .. }
+            | Self::ReplayStoreUnavailable { .. } => 503,
             _ => 401,
         }
     }
@@ -243,6 +266,10 @@ impl AuthError {
             Self::InsufficientAgentScope { .. } => "insufficient_agent_scope",
             Self::NotEnforced => "not_enforced",
             Self::ClaimsRejected { .. } => "claims_rejected",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::DpopRequired => "dpop_required",
+            Self::UnsupportedConfirmation => "unsupported_confirmation",
+            Self::ReplayStoreUnavailable { .. } => "dpop_replay_unavailable",
         }
     }
 
@@ -273,9 +300,12 @@ impl AuthError {
             }
             Self::WrongType => "Invalid token type",
             Self::Revoked => "Token has been revoked",
-            Self::KeysUnavailable { .. } | Self::RevocationUnavailable { .. } => {
-                "Authentication service unavailable"
-            }
+            Self::KeysUnavailable { .. }
+            | Self::RevocationUnavailable { .. }
+            | Self::ReplayStoreUnavailable { .. } => "Authentication service unavailable",
+            Self::InvalidDpopProof(_) => "Invalid DPoP proof",
+            Self::DpopRequired => "DPoP-bound token and proof required",
+            Self::UnsupportedConfirmation => "Token confirmation method not supported",
             Self::InsufficientRole { required, all } => {
                 let kind = if *all { "all" } else { "one" };
                 return Cow::Owned(format!(
@@ -320,7 +350,9 @@ impl AuthError {
             | Self::ClaimsRejected { forbidden: true } => Some(Challenge::InsufficientScope),
             Self::KeysUnavailable { .. }
             | Self::RevocationUnavailable { .. }
+            | Self::ReplayStoreUnavailable { .. }
             | Self::NotEnforced => None,
+            Self::InvalidDpopProof(_) => Some(Challenge::InvalidDpopProof),
             _ => Some(Challenge::InvalidToken),
         }
     }
@@ -336,6 +368,12 @@ impl AuthError {
             Challenge::InvalidRequest => "invalid_request",
             Challenge::InvalidToken => "invalid_token",
             Challenge::InsufficientScope => "insufficient_scope",
+            Challenge::InvalidDpopProof => {
+                return Some(format!(
+                    "DPoP error=\"invalid_dpop_proof\", error_description=\"{}\"",
+                    quoted_string_content(&self.detail())
+                ))
+            }
         };
         let mut value = format!(
             "Bearer error=\"{code}\", error_description=\"{}\"",
@@ -352,12 +390,39 @@ impl AuthError {
         Some(value)
     }
 
+    /// The `WWW-Authenticate` value of an application that takes DPoP (RFC 9449 §7.1):
+    /// `required`, a `DPoP` challenge only; otherwise the `Bearer` challenge followed by a
+    /// `DPoP` one. `algs` lists the accepted proof algorithms, space-separated.
+    pub fn www_authenticate_dpop(&self, required: bool, algs: &str) -> Option<String> {
+        let dpop = |code: Option<&str>| match code {
+            Some(code) => format!(
+                "DPoP error=\"{code}\", error_description=\"{}\", algs=\"{algs}\"",
+                quoted_string_content(&self.detail())
+            ),
+            None => format!("DPoP algs=\"{algs}\""),
+        };
+        let code = match (self, self.challenge()?) {
+            (Self::InvalidDpopProof(_), _) => return Some(dpop(Some("invalid_dpop_proof"))),
+            (Self::DpopRequired, _) => return Some(dpop(Some("invalid_token"))),
+            (_, Challenge::Plain) => None,
+            (_, Challenge::InvalidRequest) => Some("invalid_request"),
+            (_, Challenge::InvalidToken) => Some("invalid_token"),
+            (_, Challenge::InsufficientScope) => Some("insufficient_scope"),
+            (_, Challenge::InvalidDpopProof) => Some("invalid_dpop_proof"),
+        };
+        if required {
+            Some(dpop(code))
+        } else {
+            Some(format!("{}, {}", self.www_authenticate()?, dpop(code)))
+        }
+    }
+
     /// Seconds for a `Retry-After` header (503 only).
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::KeysUnavailable { retry_after } | Self::RevocationUnavailable { retry_after } => {
-                Some(*retry_after)
-            }
+            Self::KeysUnavailable { retry_after }
+            | Self::RevocationUnavailable { retry_after }
+            | Self::ReplayStoreUnavailable { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
@@ -585,6 +650,9 @@ mod tests {
             AuthError::WrongType,
             AuthError::Revoked,
             AuthError::NotAuthenticated,
+            AuthError::InvalidDpopProof(crate::dpop::DpopProblem::Replayed),
+            AuthError::DpopRequired,
+            AuthError::UnsupportedConfirmation,
         ];
         for e in all {
             let r = e.to_response();
@@ -593,5 +661,30 @@ mod tests {
             assert!(v["detail"].is_string(), "{e:?}");
             assert!(r.www_authenticate.is_some(), "{e:?}");
         }
+    }
+
+    #[test]
+    fn dpop_challenges_follow_rfc9449() {
+        let algs = "ES256 PS256";
+        let proof = AuthError::InvalidDpopProof(crate::dpop::DpopProblem::Signature);
+        assert_eq!(
+            proof.www_authenticate_dpop(false, algs).as_deref(),
+            Some("DPoP error=\"invalid_dpop_proof\", error_description=\"Invalid DPoP proof\", algs=\"ES256 PS256\"")
+        );
+        assert_eq!(
+            AuthError::MissingToken.www_authenticate_dpop(false, algs).as_deref(),
+            Some("Bearer, DPoP algs=\"ES256 PS256\"")
+        );
+        assert_eq!(
+            AuthError::MissingToken.www_authenticate_dpop(true, algs).as_deref(),
+            Some("DPoP algs=\"ES256 PS256\"")
+        );
+        let required = AuthError::DpopRequired.www_authenticate_dpop(false, algs).unwrap();
+        assert!(required.starts_with("DPoP error=\"invalid_token\""), "{required}");
+        let store = AuthError::ReplayStoreUnavailable { retry_after: 1 };
+        assert_eq!((store.status(), store.retry_after()), (503, Some(1)));
+        assert_eq!(store.www_authenticate_dpop(true, algs), None);
+        // The problem never reaches the answer.
+        assert_eq!(proof.detail(), "Invalid DPoP proof");
     }
 }

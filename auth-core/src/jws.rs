@@ -56,6 +56,23 @@ pub struct RequestCredentials<'a> {
     pub other_token: AuthorizationHeader<'a>,
     /// Where `other_token` came from, when it is exactly one token.
     pub other_source: Option<TokenSource>,
+    /// What a DPoP proof is checked against: the `DPoP` header(s), method, path, authority.
+    pub dpop: DpopRequest<'a>,
+}
+
+/// The parts of a request a DPoP proof (RFC 9449) names, as the adapter received them.
+/// Anything unknown (`None`) fails a proof check: a proof is never accepted for a request
+/// whose method or URL portcullis cannot see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DpopRequest<'a> {
+    /// The `DPoP` header(s).
+    pub proofs: AuthorizationHeader<'a>,
+    /// The method as sent.
+    pub method: Option<&'a str>,
+    /// The path as sent (before percent-decoding), without the query.
+    pub path: Option<&'a str>,
+    /// The authority: HTTP/2 `:authority` or the one `Host` header.
+    pub authority: Option<&'a str>,
 }
 
 impl<'a> RequestCredentials<'a> {
@@ -69,14 +86,29 @@ impl<'a> RequestCredentials<'a> {
             agent_authorization,
             other_token: AuthorizationHeader::Absent,
             other_source: None,
+            dpop: DpopRequest::default(),
         }
     }
 
     /// Adds the token from the configured [`TokenSources`] of `request` (nothing is read when
     /// none is configured).
+    ///
+    /// It also takes what a DPoP proof is checked against (the `DPoP` header, method, path and
+    /// authority), for applications that take DPoP.
     pub fn with_sources(mut self, sources: &TokenSources, request: impl RequestParts<'a>) -> Self {
         let found = sources.find_found(&request);
         (self.other_token, self.other_source) = (found.0, found.1);
+        self.dpop = DpopRequest {
+            proofs: AuthorizationHeader::from_values(request.header_values("dpop")),
+            method: Some(request.method()),
+            path: request.path(),
+            authority: request.authority().or_else(|| {
+                match AuthorizationHeader::from_values(request.header_values("host")) {
+                    AuthorizationHeader::One(host) => std::str::from_utf8(host).ok(),
+                    _ => None,
+                }
+            }),
+        };
         self
     }
 }
@@ -103,7 +135,17 @@ pub trait RequestParts<'a> {
     /// The raw query string (after `?`, before any `#`), if the request has one.
     fn query(&self) -> Option<&'a str>;
     /// The request method, upper case as sent (`GET`).
-    fn method(&self) -> &str;
+    fn method(&self) -> &'a str;
+    /// The request path as sent, before percent-decoding, without the query (for DPoP `htu`).
+    /// `None` (the default): unknown, and no DPoP proof is accepted.
+    fn path(&self) -> Option<&'a str> {
+        None
+    }
+    /// The request's authority when the request line or HTTP/2 `:authority` carries it
+    /// (otherwise the one `Host` header is used).
+    fn authority(&self) -> Option<&'a str> {
+        None
+    }
 }
 
 /// Where a caller's token may be besides `Authorization: Bearer`, from the configuration's
@@ -270,6 +312,55 @@ pub(crate) fn bearer_token(
 ) -> Result<&str, AuthError> {
     let token = bearer_credential(header, max_len)?;
     check_token68(token)?;
+    Ok(token)
+}
+
+/// The scheme a caller's token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Authorization: Bearer`, or a token from a configured cookie, header or query parameter.
+    Bearer,
+    /// `Authorization: DPoP` (RFC 9449 §7.1).
+    Dpop,
+}
+
+/// The token of a `Bearer` credential or, where `dpop` allows it, a `DPoP` one (RFC 9449
+/// §7.1: `DPoP 1*SP token68`, as strictly as `Bearer`).
+pub(crate) fn scheme_credential(
+    header: AuthorizationHeader<'_>,
+    max_len: usize,
+    dpop: bool,
+) -> Result<(&str, Scheme), AuthError> {
+    if dpop {
+        if let AuthorizationHeader::One(raw) = header {
+            if raw.len() > 5 && raw[..5].eq_ignore_ascii_case(b"dpop ") {
+                // Same checks as `Bearer`, on the same bytes past the scheme.
+                let token = bearer_credential_after_scheme(raw, 4, max_len)?;
+                return Ok((token, Scheme::Dpop));
+            }
+        }
+    }
+    bearer_credential(header, max_len).map(|t| (t, Scheme::Bearer))
+}
+
+/// The token after a scheme of `scheme_len` bytes and its spaces, checked as a `Bearer` one.
+fn bearer_credential_after_scheme(
+    raw: &[u8],
+    scheme_len: usize,
+    max_len: usize,
+) -> Result<&str, AuthError> {
+    if raw.len() > max_len.saturating_add(64) {
+        return Err(AuthError::TokenTooLarge);
+    }
+    let value =
+        std::str::from_utf8(raw).map_err(|_| AuthError::Malformed(Malformed::NotToken68))?;
+    let token = value[scheme_len..].trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    if token.len() > max_len {
+        return Err(AuthError::TokenTooLarge);
+    }
     Ok(token)
 }
 
@@ -544,7 +635,7 @@ mod tests {
         fn query(&self) -> Option<&'a str> {
             self.1
         }
-        fn method(&self) -> &str {
+        fn method(&self) -> &'a str {
             "GET"
         }
     }

@@ -12,6 +12,7 @@
 //! | [`TokenClaims`], [`RoleResolver`] | the verified caller: typed claims, roles, groups, scopes |
 //! | [`Requirement`], [`markers`] | anonymous, authenticated, roles (any / all), groups, token scopes, agent scopes (wildcards), AND |
 //! | [`AuthError`] | one error type; each knows its status, `WWW-Authenticate` and JSON body |
+//! | [`dpop`] | DPoP (RFC 9449) sender-constrained tokens: proofs, thumbprints, replay stores (in memory, Redis) |
 //! | [`SecurityContext`], [`AgentContext`] | the current caller (and agent), task-local, anywhere in the code serving a request |
 //! | [`testkit`] (feature `testkit`) | keys, JWKS, token minting (hostile ones too), a manual clock |
 //!
@@ -20,6 +21,7 @@
 //! | feature | default | |
 //! |---|---|---|
 //! | `remote` | yes | key sets from the issuer (OIDC discovery, `jwks_endpoint`), rotation, outages, revocation denylist |
+//! | `redis` | no | a DPoP replay store in Redis, shared by every instance of a service |
 //! | `testkit` | no | test helpers for your own tests; with `remote`, a local test issuer |
 //!
 //! ## Verifying a token in non-HTTP code
@@ -89,6 +91,7 @@ mod claims;
 mod clock;
 pub mod config;
 mod context;
+pub mod dpop;
 mod error;
 mod jws;
 mod keys;
@@ -109,7 +112,9 @@ pub use clock::{Clock, SystemClock};
 pub use config::{AuthConfig, AuthConfigBuilder, ConfigError, ConfigProblem, Secret};
 pub use context::SecurityContext;
 pub use error::{AuthError, ErrorResponse, Malformed};
-pub use jws::{AuthorizationHeader, RequestCredentials, RequestParts, TokenSource, TokenSources};
+pub use jws::{
+    AuthorizationHeader, DpopRequest, RequestCredentials, RequestParts, TokenSource, TokenSources,
+};
 pub use keys::{
     JwksError, KeyError, KeyLookup, KeySet, KeySource, KeyStatus, KeysUnavailable, RefreshFuture,
     SkippedKey, StaticKeys, VerifyingKey, MAX_KEYS,

@@ -39,6 +39,10 @@ pub enum Requirement {
     /// custom header or query parameter (e.g. a state-changing route of an application that
     /// also accepts a session cookie: no cross-site request can set `Authorization`).
     AuthorizationHeader,
+    /// The caller's token must be DPoP-bound (RFC 9449), which the gate admits only with a
+    /// valid, new proof by the bound key for this very request: a stolen token alone does not
+    /// pass. 401 `DPoP error="invalid_token"` otherwise.
+    Dpop,
     /// Every requirement of the list.
     All(Vec<Requirement>),
 }
@@ -198,6 +202,10 @@ impl Requirement {
                 Some(crate::TokenSource::AuthorizationHeader) => Ok(()),
                 _ => Err(AuthError::TokenSourceNotAllowed),
             },
+            Self::Dpop => match claims.dpop_thumbprint() {
+                Some(_) => Ok(()),
+                None => Err(AuthError::DpopRequired),
+            },
             Self::All(all) => all
                 .iter()
                 .try_for_each(|r| r.check_from(caller, agent, source)),
@@ -253,6 +261,13 @@ pub mod markers {
     /// Combine with another marker through [`Requirement::and`].
     pub fn requires_authorization_header() -> Requirement {
         Requirement::AuthorizationHeader
+    }
+    /// DPoP on this route (RFC 9449): the token must be DPoP-bound, and its proof for this
+    /// request valid and new (401 with a `DPoP` challenge otherwise), even where the
+    /// application also takes bearer tokens (`dpop: allowed`). With `dpop: off` nothing can
+    /// pass it. Combine with another marker through [`Requirement::and`].
+    pub fn requires_dpop() -> Requirement {
+        Requirement::Dpop
     }
     /// `@requires_role(...)`: at least one of `roles` (403 otherwise).
     pub fn requires_role<I: IntoIterator<Item = S>, S: AsRef<str>>(roles: I) -> Requirement {

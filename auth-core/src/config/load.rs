@@ -62,6 +62,13 @@ const KEYS: &[(&str, Kind)] = &[
     ("required_claim_values", Kind::Map),
     ("token_cookie", Kind::Str),
     ("token_query", Kind::Str),
+    ("dpop", Kind::Str),
+    ("dpop_algorithms", Kind::List),
+    ("dpop_proof_max_age_seconds", Kind::Seconds),
+    ("dpop_origins", Kind::List),
+    ("dpop_replay_max_entries", Kind::Seconds),
+    ("dpop_replay_fail_open", Kind::Bool),
+    ("dpop_replay_redis_url", Kind::Str),
 ];
 
 /// The largest configuration document read (a real one is a few hundred bytes).
@@ -82,7 +89,7 @@ pub(crate) fn read_bounded(
 }
 
 /// Keys whose values must never appear in a message.
-const SECRET_KEYS: &[&str] = &["shared_secret", "revocation_bearer"];
+const SECRET_KEYS: &[&str] = &["shared_secret", "revocation_bearer", "dpop_replay_redis_url"];
 
 impl AuthConfigBuilder {
     /// Reads the `auth_client` section of a YAML document; other sections are ignored.
@@ -224,6 +231,7 @@ impl AuthConfigBuilder {
             Kind::Bool => match value {
                 Value::Bool(b) => match key {
                     "enabled" => self.enabled = Some(b),
+                    "dpop_replay_fail_open" => self.dpop_replay_fail_open = Some(b),
                     _ => self.revocation_fail_open = Some(b),
                 },
                 _ => {
@@ -242,6 +250,8 @@ impl AuthConfigBuilder {
                         "max_token_bytes" => &mut self.max_token_bytes,
                         "cache_max_entries" => &mut self.cache_max_entries,
                         "cache_max_bytes" => &mut self.cache_max_bytes,
+                        "dpop_proof_max_age_seconds" => &mut self.dpop_proof_max_age_seconds,
+                        "dpop_replay_max_entries" => &mut self.dpop_replay_max_entries,
                         _ => &mut self.revocation_ttl_seconds,
                     };
                     *slot = Some(n);
@@ -265,6 +275,8 @@ impl AuthConfigBuilder {
                     "agent_require_typ" => self.agent_require_typ = Some(s),
                     "shared_secret" => self.shared_secret = Some(Secret::new(s)),
                     "revocation_endpoint" => self.revocation_endpoint = Some(super::Endpoint(s)),
+                    "dpop" => self.dpop = Some(s),
+                    "dpop_replay_redis_url" => self.dpop_replay_redis_url = Some(Secret::new(s)),
                     _ => self.revocation_bearer = Some(Secret::new(s)),
                 },
                 None => {
@@ -339,6 +351,8 @@ impl AuthConfigBuilder {
                             "agent_required_claims" => &mut self.agent_required_claims,
                             "client_ids" => &mut self.client_ids,
                             "client_id_claims" => &mut self.client_id_claims,
+                            "dpop_algorithms" => &mut self.dpop_algorithms,
+                            "dpop_origins" => &mut self.dpop_origins,
                             _ => &mut self.required_claims,
                         };
                         *slot = Some(list);

@@ -116,6 +116,17 @@ pub struct AuthConfig {
     pub(crate) required_claim_values: Vec<(String, String)>,
     /// The issuers trusted besides this one (`issuers:` from the second entry on).
     pub(crate) others: Vec<AuthConfig>,
+    pub(crate) dpop: DpopSettings,
+}
+
+/// The application's DPoP settings (`dpop`, `dpop_*`), validated.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DpopSettings {
+    pub(crate) mode: crate::dpop::DpopMode,
+    pub(crate) policy: crate::dpop::ProofPolicy,
+    pub(crate) replay_max_entries: usize,
+    pub(crate) replay_fail_open: bool,
+    pub(crate) replay_redis_url: Option<Secret>,
 }
 
 /// One entry of `issuers:`: keys read from YAML (applied over the section's own keys), or a
@@ -293,6 +304,33 @@ impl AuthConfig {
     pub fn revocation_bearer(&self) -> Option<&Secret> {
         self.revocation_bearer.as_ref()
     }
+
+    /// How DPoP-bound tokens are taken (`dpop`: off, allowed, required).
+    pub fn dpop_mode(&self) -> crate::dpop::DpopMode {
+        self.dpop.mode
+    }
+
+    /// The rules DPoP proofs are checked against (`dpop_algorithms`,
+    /// `dpop_proof_max_age_seconds`, `dpop_origins`, and `leeway_seconds`).
+    pub fn dpop_policy(&self) -> &crate::dpop::ProofPolicy {
+        &self.dpop.policy
+    }
+
+    /// The bound of the in-memory DPoP replay store (`dpop_replay_max_entries`).
+    pub fn dpop_replay_max_entries(&self) -> usize {
+        self.dpop.replay_max_entries
+    }
+
+    /// Whether a request is admitted when the replay store cannot be reached
+    /// (`dpop_replay_fail_open`; dangerous: a replayed proof is then accepted).
+    pub fn dpop_replay_fail_open(&self) -> bool {
+        self.dpop.replay_fail_open
+    }
+
+    /// The Redis replay store's URL (`dpop_replay_redis_url`, feature `redis`).
+    pub fn dpop_replay_redis_url(&self) -> Option<&Secret> {
+        self.dpop.replay_redis_url.as_ref()
+    }
 }
 
 /// Collects configuration from any mix of sources; later sources win. Nothing is checked
@@ -332,6 +370,13 @@ pub struct AuthConfigBuilder {
     pub(crate) client_id_claims: Option<Vec<String>>,
     pub(crate) required_claim_values: Option<Vec<(String, String)>>,
     pub(crate) issuers: Option<Vec<IssuerEntry>>,
+    pub(crate) dpop: Option<String>,
+    pub(crate) dpop_algorithms: Option<Vec<String>>,
+    pub(crate) dpop_proof_max_age_seconds: Option<u64>,
+    pub(crate) dpop_origins: Option<Vec<String>>,
+    pub(crate) dpop_replay_max_entries: Option<u64>,
+    pub(crate) dpop_replay_fail_open: Option<bool>,
+    pub(crate) dpop_replay_redis_url: Option<Secret>,
     /// Problems found while reading sources (bad YAML, unknown keys, wrong types).
     pub(crate) problems: Vec<ConfigProblem>,
 }
@@ -577,6 +622,59 @@ impl AuthConfigBuilder {
         self
     }
 
+    /// DPoP (RFC 9449): `Off` (default), `Allowed` (bearer and DPoP-bound tokens) or
+    /// `Required` (DPoP-bound tokens only).
+    pub fn dpop(mut self, mode: crate::dpop::DpopMode) -> Self {
+        self.dpop = Some(mode.as_str().to_owned());
+        self
+    }
+
+    /// The algorithms a DPoP proof may be signed with (default: every asymmetric one).
+    pub fn dpop_algorithms<I, S>(mut self, algorithms: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.dpop_algorithms = Some(algorithms.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How old a DPoP proof may be (default 60 s; `leeway_seconds` is added).
+    pub fn dpop_proof_max_age_seconds(mut self, secs: u64) -> Self {
+        self.dpop_proof_max_age_seconds = Some(secs);
+        self
+    }
+
+    /// The public origins clients name in a proof's `htu` (`https://api.example.com`), for
+    /// an application behind a proxy; without any, `htu` must name the request's `Host`.
+    pub fn dpop_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.dpop_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The bound of the in-memory replay store (default 250,000 proofs).
+    pub fn dpop_replay_max_entries(mut self, entries: u64) -> Self {
+        self.dpop_replay_max_entries = Some(entries);
+        self
+    }
+
+    /// Admit a request when the replay store cannot be reached (default `false`: 503).
+    /// Dangerous: while the store is down, a captured proof can be replayed.
+    pub fn dpop_replay_fail_open(mut self, fail_open: bool) -> Self {
+        self.dpop_replay_fail_open = Some(fail_open);
+        self
+    }
+
+    /// A Redis replay store shared by every instance (feature `redis`).
+    pub fn dpop_replay_redis_url(mut self, url: impl Into<String>) -> Self {
+        self.dpop_replay_redis_url = Some(Secret::new(url));
+        self
+    }
+
     /// Checks everything and returns the configuration, or every problem found.
     pub fn build(mut self) -> Result<AuthConfig, ConfigError> {
         let Some(entries) = self.issuers.take().filter(|e| !e.is_empty()) else {
@@ -710,6 +808,19 @@ impl AuthConfigBuilder {
             ),
             ("revocation_fail_open", self.revocation_fail_open.is_some()),
             ("revocation_bearer", self.revocation_bearer.is_some()),
+            ("dpop", self.dpop.is_some()),
+            ("dpop_algorithms", self.dpop_algorithms.is_some()),
+            (
+                "dpop_proof_max_age_seconds",
+                self.dpop_proof_max_age_seconds.is_some(),
+            ),
+            ("dpop_origins", self.dpop_origins.is_some()),
+            (
+                "dpop_replay_max_entries",
+                self.dpop_replay_max_entries.is_some(),
+            ),
+            ("dpop_replay_fail_open", self.dpop_replay_fail_open.is_some()),
+            ("dpop_replay_redis_url", self.dpop_replay_redis_url.is_some()),
         ];
         set.into_iter()
             .filter(|(_, s)| *s)
@@ -735,6 +846,13 @@ const SECTION_WIDE_KEYS: &[&str] = &[
     "revocation_ttl_seconds",
     "revocation_fail_open",
     "revocation_bearer",
+    "dpop",
+    "dpop_algorithms",
+    "dpop_proof_max_age_seconds",
+    "dpop_origins",
+    "dpop_replay_max_entries",
+    "dpop_replay_fail_open",
+    "dpop_replay_redis_url",
 ];
 
 const SECTION_WIDE_IN_ENTRY: &str =
@@ -755,6 +873,7 @@ impl AuthConfig {
         self.revocation_ttl = section.revocation_ttl;
         self.revocation_fail_open = section.revocation_fail_open;
         self.revocation_bearer = section.revocation_bearer.clone();
+        self.dpop = section.dpop.clone();
         // Revocation promised: every issuer's tokens need a `jti`.
         if self.revocation_endpoint.is_some() && !self.required_claims.iter().any(|c| c == "jti") {
             self.required_claims.push("jti".to_owned());

@@ -200,6 +200,7 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
             format!("must be at most {MAX_LEEWAY} (clock skew, not a token lifetime extension)"),
         );
     }
+    let dpop = dpop_settings(&mut p, &b, leeway_seconds);
 
     let in_range = |p: &mut Problems,
                     key: &str,
@@ -299,6 +300,7 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         return Err(ConfigError { problems: p.0 });
     }
     Ok(AuthConfig {
+        dpop,
         enabled,
         issuer,
         audiences,
@@ -331,6 +333,137 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         revocation_fail_open: b.revocation_fail_open.unwrap_or(false),
         revocation_bearer: b.revocation_bearer,
     })
+}
+
+const DEFAULT_DPOP_MAX_AGE: u64 = 60;
+const DPOP_MAX_AGE_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
+const DEFAULT_DPOP_REPLAY_ENTRIES: u64 = 250_000;
+const DPOP_REPLAY_ENTRIES_RANGE: std::ops::RangeInclusive<u64> = 1..=10_000_000;
+
+/// `dpop` and the `dpop_*` keys.
+fn dpop_settings(
+    p: &mut Problems,
+    b: &AuthConfigBuilder,
+    leeway_seconds: u64,
+) -> super::DpopSettings {
+    use crate::dpop::{DpopMode, ProofPolicy, DEFAULT_ALGORITHMS};
+    let mode = match b.dpop.as_deref().map(|m| m.trim().to_ascii_lowercase()) {
+        None => DpopMode::Off,
+        Some(m) => match m.as_str() {
+            "off" | "false" => DpopMode::Off,
+            "allowed" => DpopMode::Allowed,
+            "required" => DpopMode::Required,
+            _ => {
+                p.add("dpop", "must be off, allowed or required");
+                DpopMode::Off
+            }
+        },
+    };
+    let algorithms = match &b.dpop_algorithms {
+        None => DEFAULT_ALGORITHMS.into_iter().collect(),
+        Some(names) => {
+            let mut set = AlgorithmSet::empty();
+            for (i, name) in names.iter().enumerate() {
+                let key = format!("dpop_algorithms[{i}]");
+                match name.trim().parse::<Algorithm>() {
+                    Ok(alg) if alg.key_family() == crate::algorithm::KeyFamily::Symmetric => p.add(
+                        &key,
+                        format!("{alg} is never accepted for a DPoP proof: the proof is signed with the client's private key, and a shared secret proves nothing"),
+                    ),
+                    Ok(alg) if !alg.is_supported() => p.add(
+                        &key,
+                        format!("{alg} needs portcullis-core's `ml-dsa` feature"),
+                    ),
+                    Ok(alg) => set.insert(alg),
+                    Err(_) => p.add(
+                        &key,
+                        format!(
+                            "{:?} is not a supported algorithm; use one of {}",
+                            quoted(name),
+                            DEFAULT_ALGORITHMS.map(Algorithm::as_str).join(", ")
+                        ),
+                    ),
+                }
+            }
+            if names.is_empty() {
+                p.add("dpop_algorithms", "must list at least one algorithm, e.g. [\"ES256\"]");
+            }
+            set
+        }
+    };
+    let max_age = b.dpop_proof_max_age_seconds.unwrap_or(DEFAULT_DPOP_MAX_AGE);
+    if !DPOP_MAX_AGE_RANGE.contains(&max_age) {
+        p.add(
+            "dpop_proof_max_age_seconds",
+            format!(
+                "must be between {} and {}",
+                DPOP_MAX_AGE_RANGE.start(),
+                DPOP_MAX_AGE_RANGE.end()
+            ),
+        );
+    }
+    let mut origins = Vec::new();
+    for (i, origin) in b.dpop_origins.iter().flatten().enumerate() {
+        let key = format!("dpop_origins[{i}]");
+        match url::Url::parse(origin.trim()) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some()
+                    && url.username().is_empty()
+                    && url.password().is_none()
+                    && url.path() == "/"
+                    && url.query().is_none()
+                    && url.fragment().is_none() =>
+            {
+                origins.push(url.origin().ascii_serialization());
+            }
+            _ => p.add(
+                &key,
+                "must be an origin as clients write it in a proof's htu: scheme, host and port only, e.g. \"https://api.example.com\"",
+            ),
+        }
+    }
+    let replay_max_entries = b
+        .dpop_replay_max_entries
+        .unwrap_or(DEFAULT_DPOP_REPLAY_ENTRIES);
+    if !DPOP_REPLAY_ENTRIES_RANGE.contains(&replay_max_entries) {
+        p.add(
+            "dpop_replay_max_entries",
+            format!(
+                "must be between {} and {}",
+                DPOP_REPLAY_ENTRIES_RANGE.start(),
+                DPOP_REPLAY_ENTRIES_RANGE.end()
+            ),
+        );
+    }
+    if let Some(url) = &b.dpop_replay_redis_url {
+        let scheme_ok = ["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|s| url.expose().trim().starts_with(s));
+        if !scheme_ok {
+            p.add(
+                "dpop_replay_redis_url",
+                "must be a redis:// or rediss:// URL",
+            );
+        } else if !cfg!(feature = "redis") {
+            p.add(
+                "dpop_replay_redis_url",
+                "needs portcullis-core's `redis` feature",
+            );
+        }
+    }
+    super::DpopSettings {
+        mode,
+        policy: ProofPolicy {
+            algorithms,
+            max_age_seconds: max_age.clamp(*DPOP_MAX_AGE_RANGE.start(), *DPOP_MAX_AGE_RANGE.end()),
+            leeway_seconds,
+            origins,
+        },
+        replay_max_entries: usize::try_from(replay_max_entries).unwrap_or(usize::MAX),
+        replay_fail_open: b.dpop_replay_fail_open.unwrap_or(false),
+        replay_redis_url: b.dpop_replay_redis_url.clone(),
+    }
 }
 
 fn check_algorithms(p: &mut Problems, b: &AuthConfigBuilder) -> AlgorithmSet {

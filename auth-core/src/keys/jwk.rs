@@ -133,6 +133,12 @@ pub const MAX_KEYS: usize = 100;
 
 const ENCRYPTION_KEY: &str = "`use` is not `sig`";
 
+/// One public JWK as a verifying key (a DPoP proof's `jwk`), with every check a key set's
+/// keys get; symmetric keys are refused.
+pub(crate) fn parse_public_jwk(raw: &Value) -> Result<VerifyingKey, &'static str> {
+    parse_jwk(raw)
+}
+
 fn parse_jwk(raw: &Value) -> Result<VerifyingKey, &'static str> {
     let jwk = Jwk::deserialize(raw).map_err(|_| "member of the wrong JSON type")?;
     if let Some(u) = &jwk.use_ {

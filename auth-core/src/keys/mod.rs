@@ -5,6 +5,7 @@ mod jwk;
 mod pem;
 mod source;
 
+pub(crate) use jwk::parse_public_jwk;
 pub use jwk::{JwksError, SkippedKey, MAX_KEYS};
 pub use source::{KeySource, KeyStatus, KeysUnavailable, RefreshFuture, StaticKeys};
 
