@@ -207,6 +207,19 @@ impl TestKey {
         jwk
     }
 
+    /// The RFC 7638 thumbprint of the public key (what a DPoP-bound token's `cnf.jkt` holds).
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.jwk();
+        jwk.as_object()
+            .and_then(crate::dpop::jwk_thumbprint)
+            .unwrap_or_default()
+    }
+
+    /// A DPoP proof signed by this key ([`TokenBuilder::dpop_proof`]).
+    pub fn dpop_proof(&self, method: &str, htu: &str) -> super::TokenBuilder<'_> {
+        super::TokenBuilder::dpop_proof(self, method, htu)
+    }
+
     /// A JWKS document of these keys' public JWKs.
     pub fn jwks(keys: &[&TestKey]) -> String {
         json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()

@@ -5,6 +5,8 @@
 //! - [`TokenBuilder`]: mint tokens with any claims and headers, including hostile ones
 //!   (`alg: none`, a lying `alg`, wrong `kid`, `jku`, embedded `jwk`, `crit`, tampered
 //!   payload or signature, an HMAC "signed" with a public key).
+//! - DPoP (RFC 9449): [`TokenBuilder::dpop_proof`] mints proofs (hostile ones too),
+//!   [`TokenBuilder::bound_to`] binds a token to a key, [`TestKey::thumbprint`] gives `jkt`.
 //! - [`ManualClock`]: a clock your test moves, so expiry cases never sleep.
 //! - [`TestIssuer`]: a real HTTP issuer on `127.0.0.1:0` (discovery, JWKS, revocation list)
 //!   whose keys, answers and failures a test changes at run time, with request counters.

@@ -69,6 +69,40 @@ impl<'k> TokenBuilder<'k> {
         self
     }
 
+    /// A DPoP proof (RFC 9449) signed by `key` for `method` and `htu`: header `typ:
+    /// dpop+jwt`, the key's `alg` and public `jwk`; claims a random `jti`, `htm`, `htu` and
+    /// `iat` now. Add the access token's hash with [`access_token`](Self::access_token);
+    /// every other method makes it hostile (a private `jwk`, `alg: none`, an old `iat`, ...).
+    pub fn dpop_proof(key: &'k TestKey, method: &str, htu: &str) -> Self {
+        let mut jwk = key.jwk();
+        if let Some(members) = jwk.as_object_mut() {
+            for name in ["kid", "alg", "use"] {
+                members.remove(name);
+            }
+        }
+        let mut random = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut random).expect("system randomness");
+        Self::new(key)
+            .without_header("kid")
+            .header("typ", json!("dpop+jwt"))
+            .header("jwk", jwk)
+            .without_claim("exp")
+            .claim("jti", json!(b64::encode(&random)))
+            .claim("htm", json!(method))
+            .claim("htu", json!(htu))
+    }
+
+    /// `ath`: the hash of the access token a DPoP proof is sent with.
+    pub fn access_token(self, token: &str) -> Self {
+        self.claim("ath", json!(crate::dpop::access_token_hash(token)))
+    }
+
+    /// `cnf.jkt`: binds the token to `holder`'s key (RFC 9449 §6), so that it is only
+    /// accepted with a proof that key signs.
+    pub fn bound_to(self, holder: &TestKey) -> Self {
+        self.claim("cnf", json!({ "jkt": holder.thumbprint() }))
+    }
+
     /// `iss`.
     pub fn issuer(self, iss: &str) -> Self {
         self.claim("iss", json!(iss))
