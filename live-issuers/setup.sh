@@ -70,3 +70,19 @@ else
   fi
   echo "$want" >"$stamp"
 fi
+
+# --- redis-server: the DPoP replay store's tests (auth-core/tests/dpop_redis.rs) ---------------
+# The Debian package; each test starts its own server on a free loopback port.
+if command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server: $(redis-server --version | cut -d' ' -f3)"
+elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+  echo "redis-server: apt-get install redis-server"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+  # Debian may start the packaged service; the tests use their own servers, never it.
+  command -v redis-server >/dev/null 2>&1 || { echo "live-issuers/setup.sh: redis-server did not install" >&2; exit 1; }
+else
+  echo "live-issuers/setup.sh: redis-server is not installed; install the redis-server package (as root: apt-get install redis-server)" >&2
+  exit 1
+fi
