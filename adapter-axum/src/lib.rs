@@ -146,7 +146,12 @@ impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
 
 /// The parts of an axum request where a configured token source can be, and what a DPoP
 /// proof names.
-struct SourceParts<'a>(&'a http::HeaderMap, &'a http::Uri, &'a http::Method, &'a str);
+struct SourceParts<'a>(
+    &'a http::HeaderMap,
+    &'a http::Uri,
+    &'a http::Method,
+    &'a str,
+);
 
 impl<'a> portcullis_core::RequestParts<'a> for SourceParts<'a> {
     fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {

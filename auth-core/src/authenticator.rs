@@ -6,8 +6,8 @@ use crate::algorithm::Algorithm;
 use crate::claims::{numeric_date, Rounding, TokenClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
-use crate::error::{AuthError, ErrorResponse, Malformed};
 use crate::dpop::{DpopMode, DpopProblem, ReplayStore};
+use crate::error::{AuthError, ErrorResponse, Malformed};
 use crate::jws::{
     bare_token, bearer_credential, check_token68, scheme_credential, AuthorizationHeader,
     CompactJws, RequestCredentials, Scheme, TokenSource,
@@ -705,7 +705,6 @@ impl Authenticator {
             }
         }
     }
-
 
     /// Verifies a bare token (no `Bearer ` prefix), e.g. one carried in a queue message.
     ///

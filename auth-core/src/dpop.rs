@@ -339,7 +339,9 @@ pub fn verify_proof(
 
 /// `ath`: the base64url SHA-256 of the access token's ASCII (RFC 9449 §4.2).
 pub fn access_token_hash(token: &str) -> String {
-    crate::b64::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+    crate::b64::encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    )
 }
 
 /// The RFC 7638 SHA-256 thumbprint of a public JWK (`EC`, `RSA` or `OKP`): its required
@@ -389,7 +391,11 @@ fn htu_matches(htu: &str, request: &ProofRequest<'_>, origins: &[String]) -> boo
             return false;
         };
         let mut authority = authority.trim().to_ascii_lowercase();
-        let default_port = if url.scheme() == "https" { ":443" } else { ":80" };
+        let default_port = if url.scheme() == "https" {
+            ":443"
+        } else {
+            ":80"
+        };
         if let Some(stripped) = authority.strip_suffix(default_port) {
             authority = stripped.to_owned();
         }

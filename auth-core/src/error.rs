@@ -672,15 +672,24 @@ mod tests {
             Some("DPoP error=\"invalid_dpop_proof\", error_description=\"Invalid DPoP proof\", algs=\"ES256 PS256\"")
         );
         assert_eq!(
-            AuthError::MissingToken.www_authenticate_dpop(false, algs).as_deref(),
+            AuthError::MissingToken
+                .www_authenticate_dpop(false, algs)
+                .as_deref(),
             Some("Bearer, DPoP algs=\"ES256 PS256\"")
         );
         assert_eq!(
-            AuthError::MissingToken.www_authenticate_dpop(true, algs).as_deref(),
+            AuthError::MissingToken
+                .www_authenticate_dpop(true, algs)
+                .as_deref(),
             Some("DPoP algs=\"ES256 PS256\"")
         );
-        let required = AuthError::DpopRequired.www_authenticate_dpop(false, algs).unwrap();
-        assert!(required.starts_with("DPoP error=\"invalid_token\""), "{required}");
+        let required = AuthError::DpopRequired
+            .www_authenticate_dpop(false, algs)
+            .unwrap();
+        assert!(
+            required.starts_with("DPoP error=\"invalid_token\""),
+            "{required}"
+        );
         let store = AuthError::ReplayStoreUnavailable { retry_after: 1 };
         assert_eq!((store.status(), store.retry_after()), (503, Some(1)));
         assert_eq!(store.www_authenticate_dpop(true, algs), None);

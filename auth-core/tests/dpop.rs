@@ -7,8 +7,8 @@ use portcullis_core::dpop::{
 };
 use portcullis_core::testkit::{ManualClock, TestKey, TokenBuilder};
 use portcullis_core::{
-    markers, AuthConfig, AuthError, Authenticator, AuthorizationHeader, DpopRequest, Requirement,
-    RequestCredentials, StaticKeys,
+    markers, AuthConfig, AuthError, Authenticator, AuthorizationHeader, DpopRequest,
+    RequestCredentials, Requirement, StaticKeys,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -48,7 +48,10 @@ fn rfc_9449_thumbprint_and_token_hash() {
         "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA",
         "crv": "P-256"
     });
-    assert_eq!(jwk_thumbprint(jwk.as_object().unwrap()).as_deref(), Some(RFC_JKT));
+    assert_eq!(
+        jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+        Some(RFC_JKT)
+    );
     assert_eq!(
         access_token_hash(RFC_ACCESS_TOKEN),
         "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
@@ -274,7 +277,10 @@ async fn bearer_and_binding_rules() {
     // A binding portcullis cannot check (mutual TLS) is refused outright.
     let mtls = s
         .token()
-        .claim("cnf", json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}))
+        .claim(
+            "cnf",
+            json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        )
         .sign();
     assert_eq!(
         s.call(&format!("Bearer {mtls}"), &[]).await,
@@ -282,7 +288,10 @@ async fn bearer_and_binding_rules() {
     );
     let both = s
         .token()
-        .claim("cnf", json!({"jkt": s.client.thumbprint(), "x5t#S256": "x"}))
+        .claim(
+            "cnf",
+            json!({"jkt": s.client.thumbprint(), "x5t#S256": "x"}),
+        )
         .sign();
     let proof = s.proof(&both).sign();
     assert_eq!(
@@ -290,7 +299,10 @@ async fn bearer_and_binding_rules() {
         Err(AuthError::UnsupportedConfirmation)
     );
     // `verify_token` has no request to check a proof against: bound tokens are refused.
-    assert_eq!(s.auth.verify_token(&bound).await.unwrap_err(), AuthError::DpopRequired);
+    assert_eq!(
+        s.auth.verify_token(&bound).await.unwrap_err(),
+        AuthError::DpopRequired
+    );
     assert!(s.auth.verify_token(&plain).await.is_ok());
 }
 
@@ -333,8 +345,7 @@ async fn hostile_proofs_are_refused_each_for_its_reason() {
         ("alg none", ok().unsigned("none").sign(), P::Algorithm),
         (
             "HS256 keyed by the public key",
-            ok()
-                .hmac_with_secret(portcullis_core::Algorithm::HS256, b"public")
+            ok().hmac_with_secret(portcullis_core::Algorithm::HS256, b"public")
                 .sign(),
             P::Algorithm,
         ),
@@ -349,7 +360,8 @@ async fn hostile_proofs_are_refused_each_for_its_reason() {
         ),
         (
             "symmetric jwk",
-            ok().header("jwk", json!({"kty": "oct", "k": "c2VjcmV0"})).sign(),
+            ok().header("jwk", json!({"kty": "oct", "k": "c2VjcmV0"}))
+                .sign(),
             P::PrivateKey,
         ),
         ("no jwk", ok().without_header("jwk").sign(), P::Key),
@@ -376,11 +388,16 @@ async fn hostile_proofs_are_refused_each_for_its_reason() {
         ("jti number", ok().claim("jti", json!(7)).sign(), P::Claims),
         ("no htm", ok().without_claim("htm").sign(), P::Claims),
         ("no iat", ok().without_claim("iat").sign(), P::Claims),
-        ("htm POST", ok().claim("htm", json!("POST")).sign(), P::Method),
+        (
+            "htm POST",
+            ok().claim("htm", json!("POST")).sign(),
+            P::Method,
+        ),
         ("htm get", ok().claim("htm", json!("get")).sign(), P::Method),
         (
             "htu other path",
-            ok().claim("htu", json!("https://api.test/api/admin")).sign(),
+            ok().claim("htu", json!("https://api.test/api/admin"))
+                .sign(),
             P::Uri,
         ),
         (
@@ -398,10 +415,26 @@ async fn hostile_proofs_are_refused_each_for_its_reason() {
             ok().claim("htu", json!("ftp://api.test/api/me")).sign(),
             P::Uri,
         ),
-        ("htu relative", ok().claim("htu", json!("/api/me")).sign(), P::Uri),
-        ("iat old", ok().claim("iat", json!(NOW - 66)).sign(), P::IssuedAt),
-        ("iat future", ok().claim("iat", json!(NOW + 6)).sign(), P::IssuedAt),
-        ("iat string", ok().claim("iat", json!("now")).sign(), P::Claims),
+        (
+            "htu relative",
+            ok().claim("htu", json!("/api/me")).sign(),
+            P::Uri,
+        ),
+        (
+            "iat old",
+            ok().claim("iat", json!(NOW - 66)).sign(),
+            P::IssuedAt,
+        ),
+        (
+            "iat future",
+            ok().claim("iat", json!(NOW + 6)).sign(),
+            P::IssuedAt,
+        ),
+        (
+            "iat string",
+            ok().claim("iat", json!("now")).sign(),
+            P::Claims,
+        ),
         ("no ath", ok().without_claim("ath").sign(), P::TokenHash),
         (
             "ath of another token",
@@ -468,7 +501,11 @@ async fn every_asymmetric_key_type_can_prove() {
     let s = setup_with(DpopMode::Required, |b| b.dpop_algorithms(["ES256"]), None);
     let client = TestKey::ed25519("c");
     let token = s.token().bound_to(&client).sign();
-    let proof = client.dpop_proof("GET", HTU).now(NOW).access_token(&token).sign();
+    let proof = client
+        .dpop_proof("GET", HTU)
+        .now(NOW)
+        .access_token(&token)
+        .sign();
     assert_eq!(
         s.call(&format!("DPoP {token}"), &[&proof]).await,
         Err(AuthError::InvalidDpopProof(DpopProblem::Algorithm))
@@ -504,7 +541,10 @@ async fn an_unreachable_replay_store_fails_closed_unless_told_otherwise() {
     let s = setup_with(DpopMode::Allowed, |b| b, Some(Arc::new(DownStore)));
     let token = s.bound_token();
     let proof = s.proof(&token).sign();
-    let error = s.call(&format!("DPoP {token}"), &[&proof]).await.unwrap_err();
+    let error = s
+        .call(&format!("DPoP {token}"), &[&proof])
+        .await
+        .unwrap_err();
     assert_eq!(error, AuthError::ReplayStoreUnavailable { retry_after: 1 });
     let answer = s.auth.error_response(&error);
     assert_eq!((answer.status, answer.retry_after), (503, Some(1)));
@@ -525,7 +565,10 @@ async fn a_full_memory_store_refuses_rather_than_forgets() {
     let s = setup_with(DpopMode::Allowed, |b| b, Some(store));
     let token = s.bound_token();
     let authorization = format!("DPoP {token}");
-    assert_eq!(s.call(&authorization, &[&s.proof(&token).sign()]).await, Ok(()));
+    assert_eq!(
+        s.call(&authorization, &[&s.proof(&token).sign()]).await,
+        Ok(())
+    );
     assert_eq!(
         s.call(&authorization, &[&s.proof(&token).sign()]).await,
         Err(AuthError::ReplayStoreUnavailable { retry_after: 1 })
@@ -576,11 +619,18 @@ async fn answers_carry_dpop_challenges() {
 #[test]
 fn the_marker_needs_a_bound_caller() {
     assert_eq!(markers::requires_dpop(), Requirement::Dpop);
-    let bound = portcullis_core::TokenClaims::from_json(json!({"sub": "u", "cnf": {"jkt": RFC_JKT}}));
+    let bound =
+        portcullis_core::TokenClaims::from_json(json!({"sub": "u", "cnf": {"jkt": RFC_JKT}}));
     let plain = portcullis_core::TokenClaims::from_json(json!({"sub": "u"}));
     assert!(Requirement::Dpop.check(Some(&bound)).is_ok());
-    assert_eq!(Requirement::Dpop.check(Some(&plain)), Err(AuthError::DpopRequired));
-    assert_eq!(Requirement::Dpop.check(None), Err(AuthError::NotAuthenticated));
+    assert_eq!(
+        Requirement::Dpop.check(Some(&plain)),
+        Err(AuthError::DpopRequired)
+    );
+    assert_eq!(
+        Requirement::Dpop.check(None),
+        Err(AuthError::NotAuthenticated)
+    );
     assert_eq!(bound.dpop_thumbprint(), Some(RFC_JKT));
 }
 
@@ -593,13 +643,20 @@ fn configuration_is_checked() {
     let base = "auth_client:\n  issuer: https://i.test\n  audience: api\n";
     assert!(problems(&format!("{base}  dpop: allowed\n")).is_empty());
     assert!(problems(&format!("{base}  dpop: false\n")).is_empty());
-    assert_eq!(problems(&format!("{base}  dpop: sometimes\n")), ["auth_client.dpop"]);
     assert_eq!(
-        problems(&format!("{base}  dpop: required\n  dpop_algorithms: [ES256, HS256]\n")),
+        problems(&format!("{base}  dpop: sometimes\n")),
+        ["auth_client.dpop"]
+    );
+    assert_eq!(
+        problems(&format!(
+            "{base}  dpop: required\n  dpop_algorithms: [ES256, HS256]\n"
+        )),
         ["auth_client.dpop_algorithms[1]"]
     );
     assert_eq!(
-        problems(&format!("{base}  dpop_origins: [\"https://api.test/v1\"]\n")),
+        problems(&format!(
+            "{base}  dpop_origins: [\"https://api.test/v1\"]\n"
+        )),
         ["auth_client.dpop_origins[0]"]
     );
     assert_eq!(

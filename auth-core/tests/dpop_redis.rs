@@ -35,7 +35,10 @@ impl Redis {
             });
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on {port} within 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port} within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Self { child, port }
@@ -126,15 +129,27 @@ async fn keys_expire_with_their_ttl_and_an_outage_fails_closed() {
         .with_prefix("test:")
         .with_timeout(Duration::from_millis(500));
     let key = ReplayKey([7; 32]);
-    assert_eq!(store.first_use(&key, Duration::from_millis(300)).await, Ok(true));
-    assert_eq!(store.first_use(&key, Duration::from_millis(300)).await, Ok(false));
+    assert_eq!(
+        store.first_use(&key, Duration::from_millis(300)).await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.first_use(&key, Duration::from_millis(300)).await,
+        Ok(false)
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(store.first_use(&key, Duration::from_secs(60)).await, Ok(true));
+    assert_eq!(
+        store.first_use(&key, Duration::from_secs(60)).await,
+        Ok(true)
+    );
 
     // Redis goes away: every answer is "unavailable", within the store's timeout.
     redis.stop();
     let started = Instant::now();
-    assert!(store.first_use(&ReplayKey([8; 32]), Duration::from_secs(60)).await.is_err());
+    assert!(store
+        .first_use(&ReplayKey([8; 32]), Duration::from_secs(60))
+        .await
+        .is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
 
     let issuer = TestKey::rsa("issuer");

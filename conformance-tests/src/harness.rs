@@ -53,6 +53,8 @@ pub struct Keys {
     pub rotated: TestKey,
     /// Never published: an attacker's key.
     pub attacker: TestKey,
+    /// Never published: a client's DPoP key (P-256), which bound tokens name.
+    pub client: TestKey,
 }
 
 /// The suite's keys.
@@ -62,6 +64,7 @@ pub static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
     ed: TestKey::ed25519("ed-1"),
     rotated: TestKey::rsa("rsa-rotated"),
     attacker: TestKey::rsa("attacker"),
+    client: TestKey::ec_p256("client"),
 });
 
 /// A scenario's world: a test issuer, a clock, and a way to start the adapter.
@@ -197,6 +200,31 @@ impl Reply {
         assert_eq!(
             self.www_authenticate, expected.www_authenticate,
             "WWW-Authenticate for {error:?}"
+        );
+    }
+
+    /// Asserts that this is exactly `answer` (an authenticator's
+    /// [`error_response`](portcullis_core::Authenticator::error_response), DPoP challenges
+    /// included): status, body, `WWW-Authenticate` and `Retry-After`.
+    ///
+    /// # Panics
+    /// When it is not.
+    #[track_caller]
+    pub fn assert_answer(&self, answer: &portcullis_core::ErrorResponse) {
+        assert_eq!(
+            (
+                self.status,
+                self.body.as_str(),
+                self.www_authenticate.as_deref(),
+                self.retry_after.clone()
+            ),
+            (
+                answer.status,
+                answer.body.as_str(),
+                answer.www_authenticate.as_deref(),
+                answer.retry_after.map(|s| s.to_string())
+            ),
+            "{self:?}"
         );
     }
 

@@ -50,6 +50,8 @@
 //! | `GET /api/docs` | the bearer token's own scope `docs:read` | `{"docs": ["guide"]}` |
 //! | `GET /api/macro/admin` | role `admin` (macro-routed in actix-web) | [`services::admin_stats`] |
 //! | `GET /api/typed` | authenticated; the typed claims extractor | [`services::typed`] |
+//! | `POST /api/account/close` | the token in `Authorization` (`requires_authorization_header`) | `{"closed": true}` |
+//! | `POST /api/dpop/transfer` | DPoP (`requires_dpop`): a bound token and its proof | `{"transferred": true, "jkt": ...}` |
 //!
 //! [`services::Route`] lists them all with their requirements; every handler checks its own
 //! requirement when it runs (the oracle), see [`matrix`].
@@ -168,6 +170,10 @@ macro_rules! __with_scenarios {
             custom_role_resolver,
             error_body_hook,
             challenges_and_no_leaks,
+            dpop_bound_token_and_proof_reach_the_handler,
+            dpop_hostile_proofs_are_refused,
+            dpop_required_refuses_bearer_tokens,
+            dpop_off_refuses_bound_tokens,
         );
     };
 }

@@ -1595,3 +1595,259 @@ pub async fn challenges_and_no_leaks<A: Adapter>(h: &Harness<A>) {
         .www_authenticate
         .is_some_and(|v| v.starts_with(r#"Bearer error="insufficient_scope""#)));
 }
+
+// ----- DPoP (RFC 9449) ------------------------------------------------------------------
+
+const PROFILE: &str =
+    r#"{"sub":"user-123","email":"user@example.com","org_id":"org-1","roles":[]}"#;
+
+/// A request with `Authorization: <scheme> <token>` and one `DPoP` header per proof.
+async fn dpop_send(
+    app: &crate::App,
+    method: Method,
+    path: &str,
+    authorization: &str,
+    proofs: &[&str],
+) -> crate::Reply {
+    let mut request = app
+        .request(method, path)
+        .header("authorization", authorization);
+    for proof in proofs {
+        request = request.header("dpop", *proof);
+    }
+    app.send(request).await
+}
+
+/// A proof by the client key for `method` and this app's `path`, for `token`.
+fn dpop_proof<A: Adapter>(
+    h: &Harness<A>,
+    app: &crate::App,
+    method: &str,
+    path: &str,
+    token: &str,
+) -> portcullis_core::testkit::TokenBuilder<'static> {
+    KEYS.client
+        .dpop_proof(method, &format!("{}{path}", app.base()))
+        .now(h.clock.now())
+        .without_claim("exp")
+        .access_token(token)
+}
+
+fn dpop_authenticator<A: Adapter>(
+    h: &Harness<A>,
+    mode: portcullis_core::dpop::DpopMode,
+) -> portcullis_core::Authenticator {
+    h.authenticator(h.config().dpop(mode))
+        .build()
+        .expect("authenticator")
+}
+
+/// `dpop: allowed`: a DPoP-bound token with its proof reaches the handler, on a plain route
+/// and on a `requires_dpop` route, once per proof; bearer tokens still work where DPoP is not
+/// required; a bound token sent as a bearer token does not.
+pub async fn dpop_bound_token_and_proof_reach_the_handler<A: Adapter>(h: &Harness<A>) {
+    use portcullis_core::dpop::{DpopMode, DpopProblem};
+    let auth = dpop_authenticator(h, DpopMode::Allowed);
+    let app = h.start(auth.clone()).await;
+    let token = h.token(&KEYS.rsa).bound_to(&KEYS.client).sign();
+    let dpop = format!("DPoP {token}");
+    let proof = dpop_proof(h, &app, "GET", "/api/me", &token).sign();
+    dpop_send(&app, Method::GET, "/api/me", &dpop, &[&proof])
+        .await
+        .assert_ok(PROFILE);
+    // The same proof a second time: a replay, whatever else is right about it.
+    dpop_send(&app, Method::GET, "/api/me", &dpop, &[&proof])
+        .await
+        .assert_answer(&auth.error_response(&AuthError::InvalidDpopProof(DpopProblem::Replayed)));
+    let transfer = dpop_proof(h, &app, "POST", "/api/dpop/transfer", &token).sign();
+    let jkt = KEYS.client.thumbprint();
+    dpop_send(
+        &app,
+        Method::POST,
+        "/api/dpop/transfer",
+        &dpop,
+        &[&transfer],
+    )
+    .await
+    .assert_ok(&format!(r#"{{"transferred":true,"jkt":"{jkt}"}}"#));
+    // A bearer token: fine on `/api/me`, not on the DPoP route.
+    let bearer = h.with_roles(&[]);
+    app.get("/api/me", Some(&bearer)).await.assert_ok(PROFILE);
+    let required = auth.error_response(&AuthError::DpopRequired);
+    dpop_send(
+        &app,
+        Method::POST,
+        "/api/dpop/transfer",
+        &format!("Bearer {bearer}"),
+        &[],
+    )
+    .await
+    .assert_answer(&required);
+    // The bound token as a bearer token (a thief without the key), with or without a proof.
+    app.get("/api/me", Some(&token))
+        .await
+        .assert_answer(&required);
+    let stolen = dpop_proof(h, &app, "GET", "/api/me", &token).sign();
+    dpop_send(
+        &app,
+        Method::GET,
+        "/api/me",
+        &format!("Bearer {token}"),
+        &[&stolen],
+    )
+    .await
+    .assert_answer(&required);
+}
+
+/// Hostile proofs (RFC 9449 §4.3): wrong `htm`, `htu` of another route or origin, an old or
+/// future `iat`, a replayed `jti`, `ath` of another token, a private key in `jwk`, `alg:
+/// none`, HS256, another key, none or two proofs: every one is the same 401
+/// `invalid_dpop_proof` answer, and no handler runs.
+pub async fn dpop_hostile_proofs_are_refused<A: Adapter>(h: &Harness<A>) {
+    use portcullis_core::dpop::{DpopMode, DpopProblem};
+    let auth = dpop_authenticator(h, DpopMode::Allowed);
+    let app = h.start(auth.clone()).await;
+    let token = h.token(&KEYS.rsa).bound_to(&KEYS.client).sign();
+    let dpop = format!("DPoP {token}");
+    let ok = || dpop_proof(h, &app, "POST", "/api/dpop/transfer", &token);
+    let now = h.clock.now();
+    let private_jwk = {
+        let mut jwk = KEYS.client.jwk();
+        jwk["d"] = json!("c2VjcmV0");
+        jwk
+    };
+    let other_port = format!(
+        "http://127.0.0.1:{}/api/dpop/transfer",
+        app.addr().port().wrapping_add(1)
+    );
+    // The first use of a `jti` passes; any later proof with that `jti` is a replay.
+    let first = ok().claim("jti", json!("fixed-jti")).sign();
+    dpop_send(&app, Method::POST, "/api/dpop/transfer", &dpop, &[&first])
+        .await
+        .assert_ok(&format!(
+            r#"{{"transferred":true,"jkt":"{}"}}"#,
+            KEYS.client.thumbprint()
+        ));
+    let hostile: Vec<(&str, String)> = vec![
+        ("htm GET", ok().claim("htm", json!("GET")).sign()),
+        (
+            "htu of another route",
+            ok().claim("htu", json!(format!("{}/api/me", app.base())))
+                .sign(),
+        ),
+        (
+            "htu of another origin",
+            ok().claim("htu", json!(other_port)).sign(),
+        ),
+        (
+            "iat two minutes old",
+            ok().claim("iat", json!(now - 120)).sign(),
+        ),
+        (
+            "iat a minute ahead",
+            ok().claim("iat", json!(now + 60)).sign(),
+        ),
+        ("replayed jti", ok().claim("jti", json!("fixed-jti")).sign()),
+        (
+            "ath of another token",
+            ok().access_token("another.token.x").sign(),
+        ),
+        ("no ath", ok().without_claim("ath").sign()),
+        ("private key in jwk", ok().header("jwk", private_jwk).sign()),
+        ("alg none", ok().unsigned("none").sign()),
+        (
+            "HS256",
+            ok().hmac_with_secret(Algorithm::HS256, b"secret").sign(),
+        ),
+        ("typ JWT", ok().header("typ", json!("JWT")).sign()),
+        ("tampered", ok().tamper_signature().sign()),
+        (
+            "another key",
+            KEYS.attacker
+                .dpop_proof("POST", &format!("{}/api/dpop/transfer", app.base()))
+                .now(now)
+                .access_token(&token)
+                .sign(),
+        ),
+    ];
+    let refused = auth.error_response(&AuthError::InvalidDpopProof(DpopProblem::Signature));
+    for (name, proof) in &hostile {
+        let reply = dpop_send(&app, Method::POST, "/api/dpop/transfer", &dpop, &[proof]).await;
+        assert_eq!(reply.status, 401, "{name}: {reply:?}");
+        reply.assert_answer(&refused);
+    }
+    dpop_send(&app, Method::POST, "/api/dpop/transfer", &dpop, &[])
+        .await
+        .assert_answer(&refused);
+    let (a, b) = (ok().sign(), ok().sign());
+    dpop_send(&app, Method::POST, "/api/dpop/transfer", &dpop, &[&a, &b])
+        .await
+        .assert_answer(&refused);
+    // The answer names nothing of the token or the proof.
+    let reply = dpop_send(&app, Method::POST, "/api/dpop/transfer", &dpop, &[&first]).await;
+    assert!(!reply.body.contains("fixed-jti") && !reply.body.contains(&token[..16]));
+}
+
+/// `dpop: required`: only DPoP-bound tokens with a proof; bearer tokens and missing tokens
+/// get a `DPoP` challenge listing the accepted algorithms.
+pub async fn dpop_required_refuses_bearer_tokens<A: Adapter>(h: &Harness<A>) {
+    use portcullis_core::dpop::DpopMode;
+    let auth = dpop_authenticator(h, DpopMode::Required);
+    let app = h.start(auth.clone()).await;
+    let missing = app.get("/api/me", None).await;
+    missing.assert_answer(&auth.error_response(&MISSING));
+    assert!(
+        missing
+            .www_authenticate
+            .as_deref()
+            .is_some_and(|c| c.starts_with("DPoP algs=\"")),
+        "{missing:?}"
+    );
+    app.get("/api/me", Some(&h.with_roles(&[])))
+        .await
+        .assert_answer(&auth.error_response(&AuthError::DpopRequired));
+    let token = h.token(&KEYS.rsa).bound_to(&KEYS.client).sign();
+    let proof = dpop_proof(h, &app, "GET", "/api/me", &token).sign();
+    dpop_send(
+        &app,
+        Method::GET,
+        "/api/me",
+        &format!("DPoP {token}"),
+        &[&proof],
+    )
+    .await
+    .assert_ok(PROFILE);
+    // Public routes stay public.
+    app.get("/api/health", None)
+        .await
+        .assert_ok(r#"{"status":"ok"}"#);
+}
+
+/// `dpop` off (the default): `Authorization: DPoP` is no credential, a DPoP-bound token is
+/// never taken as a bearer token, and `requires_dpop` admits nobody.
+pub async fn dpop_off_refuses_bound_tokens<A: Adapter>(h: &Harness<A>) {
+    let app = h.app().await;
+    let token = h.token(&KEYS.rsa).bound_to(&KEYS.client).sign();
+    let proof = dpop_proof(h, &app, "GET", "/api/me", &token).sign();
+    dpop_send(
+        &app,
+        Method::GET,
+        "/api/me",
+        &format!("DPoP {token}"),
+        &[&proof],
+    )
+    .await
+    .assert_error(&MISSING);
+    app.get("/api/me", Some(&token))
+        .await
+        .assert_error(&AuthError::DpopRequired);
+    dpop_send(
+        &app,
+        Method::POST,
+        "/api/dpop/transfer",
+        &format!("Bearer {}", h.with_roles(&["admin"])),
+        &[],
+    )
+    .await
+    .assert_error(&AuthError::DpopRequired);
+}

@@ -144,6 +144,9 @@ pub enum Route {
     /// `POST /api/account/close`: the token must come in the `Authorization` header, not a
     /// configured cookie, header or query parameter.
     AccountClose,
+    /// `POST /api/dpop/transfer`: DPoP on this route (`requires_dpop`): a DPoP-bound token
+    /// with a valid, new proof for this request.
+    DpopTransfer,
 }
 
 /// The status a handler answers when it runs for a caller who does not satisfy its own
@@ -174,12 +177,17 @@ impl Route {
         Route::MacroAdmin,
         Route::Typed,
         Route::AccountClose,
+        Route::DpopTransfer,
     ];
 
     /// The route's method.
     pub fn method(self) -> &'static str {
         match self {
-            Route::HealthPost | Route::Payments | Route::Echo | Route::AccountClose => "POST",
+            Route::HealthPost
+            | Route::Payments
+            | Route::Echo
+            | Route::AccountClose
+            | Route::DpopTransfer => "POST",
             Route::ItemDelete => "DELETE",
             _ => "GET",
         }
@@ -207,6 +215,7 @@ impl Route {
             Route::MacroAdmin => "/api/macro/admin",
             Route::Typed => "/api/typed",
             Route::AccountClose => "/api/account/close",
+            Route::DpopTransfer => "/api/dpop/transfer",
         }
     }
 
@@ -233,6 +242,7 @@ impl Route {
                 .and(Requirement::agent_scope(["treasury:write:*"])),
             Route::TokenScope => Requirement::any_scope(["docs:read"]),
             Route::AccountClose => Requirement::AuthorizationHeader,
+            Route::DpopTransfer => Requirement::Dpop,
         }
     }
 }
@@ -287,6 +297,9 @@ pub async fn respond(route: Route) -> Result<(u16, Value), AuthError> {
         Route::NestedAdmin => json!({"report": "v1"}),
         Route::TokenScope => json!({"docs": ["guide"]}),
         Route::AccountClose => json!({"closed": true}),
+        Route::DpopTransfer => {
+            json!({"transferred": true, "jkt": SecurityContext::get().and_then(|c| c.dpop_thumbprint().map(str::to_owned))})
+        }
         Route::Typed => json!({"typed": "use typed()"}),
     };
     Ok((200, body))

@@ -31,8 +31,8 @@ impl Adapter for AxumAdapter {
         use ::axum::{Json, Router};
         use portcullis_axum::{
             allow_anonymous, requires_agent_scope, requires_all_roles,
-            requires_authorization_header, requires_group, requires_role, requires_token_scope,
-            Gate, RouterExt,
+            requires_authorization_header, requires_dpop, requires_group, requires_role,
+            requires_token_scope, Gate, RouterExt,
         };
 
         let r = |route: Route| move || axum_answer(route);
@@ -111,6 +111,12 @@ impl Adapter for AxumAdapter {
                 "/api/account/close",
                 post(r(Route::AccountClose)),
                 requires_authorization_header(),
+            )
+            .route_with(
+                &gate,
+                "/api/dpop/transfer",
+                post(r(Route::DpopTransfer)),
+                requires_dpop(),
             )
             .route_with(
                 &gate,
@@ -194,8 +200,8 @@ impl Adapter for ActixAdapter {
         use ::actix_web::{guard, web, App, HttpServer};
         use portcullis_actix::{
             allow_anonymous, requires_agent_scope, requires_all_roles,
-            requires_authorization_header, requires_group, requires_role, requires_token_scope,
-            Gate,
+            requires_authorization_header, requires_dpop, requires_group, requires_role,
+            requires_token_scope, Gate,
         };
 
         fn r(route: Route) -> ::actix_web::Route {
@@ -335,6 +341,12 @@ impl Adapter for ActixAdapter {
                                     )
                                     .route(
                                         r(Route::AccountClose)
+                                            .method(::actix_web::http::Method::POST),
+                                    ),
+                                )
+                                .service(
+                                    gate.resource("/api/dpop/transfer", requires_dpop()).route(
+                                        r(Route::DpopTransfer)
                                             .method(::actix_web::http::Method::POST),
                                     ),
                                 )
@@ -511,6 +523,11 @@ impl Adapter for WarpAdapter {
                 .and(::warp::post())
                 .and(gate.requires_authorization_header())
                 .and(answer(Route::AccountClose))
+                .boxed(),
+            ::warp::path!("api" / "dpop" / "transfer")
+                .and(::warp::post())
+                .and(gate.requires_dpop())
+                .and(answer(Route::DpopTransfer))
                 .boxed(),
             ::warp::path!("api" / "typed")
                 .and(::warp::get())

@@ -89,7 +89,11 @@ pub(crate) fn read_bounded(
 }
 
 /// Keys whose values must never appear in a message.
-const SECRET_KEYS: &[&str] = &["shared_secret", "revocation_bearer", "dpop_replay_redis_url"];
+const SECRET_KEYS: &[&str] = &[
+    "shared_secret",
+    "revocation_bearer",
+    "dpop_replay_redis_url",
+];
 
 impl AuthConfigBuilder {
     /// Reads the `auth_client` section of a YAML document; other sections are ignored.

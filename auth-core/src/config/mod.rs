@@ -819,8 +819,14 @@ impl AuthConfigBuilder {
                 "dpop_replay_max_entries",
                 self.dpop_replay_max_entries.is_some(),
             ),
-            ("dpop_replay_fail_open", self.dpop_replay_fail_open.is_some()),
-            ("dpop_replay_redis_url", self.dpop_replay_redis_url.is_some()),
+            (
+                "dpop_replay_fail_open",
+                self.dpop_replay_fail_open.is_some(),
+            ),
+            (
+                "dpop_replay_redis_url",
+                self.dpop_replay_redis_url.is_some(),
+            ),
         ];
         set.into_iter()
             .filter(|(_, s)| *s)

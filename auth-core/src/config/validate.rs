@@ -386,7 +386,10 @@ fn dpop_settings(
                 }
             }
             if names.is_empty() {
-                p.add("dpop_algorithms", "must list at least one algorithm, e.g. [\"ES256\"]");
+                p.add(
+                    "dpop_algorithms",
+                    "must list at least one algorithm, e.g. [\"ES256\"]",
+                );
             }
             set
         }
