@@ -408,7 +408,7 @@ fn htu_matches(htu: &str, request: &ProofRequest<'_>, origins: &[String]) -> boo
         }
     } else {
         let origin = url.origin().ascii_serialization();
-        if !origins.iter().any(|o| *o == origin) {
+        if !origins.contains(&origin) {
             return false;
         }
     }
