@@ -41,7 +41,6 @@ pub(crate) fn decode_member(member: &str) -> Option<Vec<u8>> {
 }
 
 /// Unpadded base64url.
-#[cfg(feature = "testkit")]
 pub(crate) fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
