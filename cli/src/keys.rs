@@ -48,6 +48,27 @@ pub(crate) struct MintArgs {
     /// Lifetime, e.g. `15m`, `1h`, `30s`.
     #[arg(long, default_value = "15m")]
     ttl: String,
+    /// Bind the token to the key in this `keygen` directory (DPoP, RFC 9449: `cnf.jkt`); it
+    /// is then accepted only with a proof by that key (`portcullis dpop-proof`).
+    #[arg(long, value_name = "DIR")]
+    bind_to: Option<PathBuf>,
+}
+
+/// Arguments of `dpop-proof`.
+#[derive(clap::Args)]
+pub(crate) struct DpopProofArgs {
+    /// The client's key: a directory written by `keygen` (ES256, EdDSA, RS256, ...).
+    #[arg(long, value_name = "DIR")]
+    key: PathBuf,
+    /// The request's method (`htm`).
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The request's URL (`htu`), e.g. `https://api.example.com/api/me`.
+    #[arg(long)]
+    url: String,
+    /// The access token the proof goes with (`ath`), or `-` to read it from standard input.
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -188,10 +209,37 @@ pub(crate) fn mint(args: &MintArgs, out: &Output) -> Result<u8, Failure> {
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         builder = builder.claim(name, value);
     }
+    if let Some(holder) = &args.bind_to {
+        builder = builder.bound_to(&load(holder)?);
+    }
     let token = builder.sign();
     out.print(
         &json!({ "token": token, "kid": key.kid(), "alg": key.algorithm().as_str(), "expires_in": seconds }),
         &format!("{token}\n"),
+    );
+    Ok(OK)
+}
+
+pub(crate) fn dpop_proof(args: &DpopProofArgs, out: &Output) -> Result<u8, Failure> {
+    let key = load(&args.key)?;
+    let url = url::Url::parse(&args.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| Failure::input(format!("--url {:?}: not an http(s) URL", args.url)))?;
+    // `htu` without query and fragment (RFC 9449 §4.2).
+    let mut htu = url.clone();
+    htu.set_query(None);
+    htu.set_fragment(None);
+    let mut builder = key
+        .dpop_proof(&args.method, htu.as_str())
+        .without_claim("exp");
+    if let Some(token) = &args.token {
+        builder = builder.access_token(&crate::output::read_token(token)?);
+    }
+    let proof = builder.sign();
+    out.print(
+        &json!({ "proof": proof, "jkt": key.thumbprint(), "htm": args.method, "htu": htu.as_str() }),
+        &format!("{proof}\n"),
     );
     Ok(OK)
 }

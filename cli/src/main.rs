@@ -36,6 +36,8 @@ enum Command {
     Keygen(keys::KeygenArgs),
     /// Mint a development token with a key made by `keygen`.
     Mint(keys::MintArgs),
+    /// Sign a DPoP proof (RFC 9449) for one request with a key made by `keygen`.
+    DpopProof(keys::DpopProofArgs),
     /// Validate a configuration file as the application would at start-up.
     CheckConfig(check_config::Args),
     /// Run a development issuer on loopback (discovery, JWKS, a token endpoint).
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
             Command::Inspect(args) => inspect::run(&args, &out),
             Command::Keygen(args) => keys::keygen(&args, &out),
             Command::Mint(args) => keys::mint(&args, &out),
+            Command::DpopProof(args) => keys::dpop_proof(&args, &out),
             Command::CheckConfig(args) => check_config::run(&args, &out),
             Command::DevIssuer(args) => dev_issuer::run(args, &out).await,
         }

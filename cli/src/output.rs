@@ -54,6 +54,16 @@ pub(crate) fn refusal(reason: &str) -> (u8, &'static str, &'static str) {
             "unavailable",
             "the key set (or revocation list) could not be fetched: check the issuer URL, the network and http_timeout_seconds",
         ),
+        "dpop_required" | "invalid_dpop_proof" | "unsupported_confirmation" => (
+            19,
+            "binding",
+            "the token is bound to its holder's key (`cnf`): it is accepted only as `Authorization: DPoP` with a proof by that key for this very request (verify --dpop-proof PROOF --url URL), never as a bearer token",
+        ),
+        "dpop_replay_unavailable" => (
+            17,
+            "unavailable",
+            "the DPoP replay store could not be reached: check dpop_replay_redis_url",
+        ),
         _ => (18, "other", "see the detail"),
     }
 }

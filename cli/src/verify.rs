@@ -24,6 +24,16 @@ pub(crate) struct Args {
     /// An accepted algorithm (repeat for several; default RS256).
     #[arg(long = "alg", value_name = "ALG")]
     algorithms: Vec<String>,
+    /// A DPoP proof (RFC 9449) to check the token with, sent as `Authorization: DPoP`:
+    /// with `--url` (and `--method`), what the request would carry.
+    #[arg(long, value_name = "PROOF", requires = "url")]
+    dpop_proof: Option<String>,
+    /// The request's URL, for `--dpop-proof`.
+    #[arg(long)]
+    url: Option<String>,
+    /// The request's method, for `--dpop-proof`.
+    #[arg(long, default_value = "GET")]
+    method: String,
     /// The token, or `-` to read it from standard input.
     token: String,
 }
@@ -49,6 +59,9 @@ fn config(args: &Args) -> Result<AuthConfig, Failure> {
     if !args.algorithms.is_empty() {
         b = b.accepted_algorithms(&args.algorithms);
     }
+    if args.dpop_proof.is_some() {
+        b = b.dpop(portcullis_core::dpop::DpopMode::Allowed);
+    }
     b.build().map_err(|e| Failure {
         code: CONFIG,
         message: format!("invalid configuration: {e}"),
@@ -66,7 +79,31 @@ pub(crate) async fn run(args: Args, out: &Output) -> Result<u8, Failure> {
             message: format!("cannot set up verification: {e}"),
         })?;
     let token_name = fingerprint(&token);
-    match authenticator.verify_token(&token).await {
+    let verified = match (&args.dpop_proof, &args.url) {
+        (Some(proof), Some(url)) => {
+            let url =
+                url::Url::parse(url).map_err(|e| Failure::input(format!("--url {url:?}: {e}")))?;
+            let authority = match (url.host_str(), url.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_owned(),
+                (None, _) => return Err(Failure::input("--url has no host")),
+            };
+            let authorization = format!("DPoP {token}");
+            let mut credentials = portcullis_core::RequestCredentials::new(
+                authorization.as_str().into(),
+                portcullis_core::AuthorizationHeader::Absent,
+            );
+            credentials.dpop = portcullis_core::DpopRequest {
+                proofs: portcullis_core::AuthorizationHeader::One(proof.as_bytes()),
+                method: Some(&args.method),
+                path: Some(url.path()),
+                authority: Some(&authority),
+            };
+            authenticator.authenticate_credentials(&credentials).await
+        }
+        _ => authenticator.verify_token(&token).await,
+    };
+    match verified {
         Ok(claims) => {
             accepted(out, &claims, &issuer, &token_name);
             Ok(OK)

@@ -462,3 +462,57 @@ fn a_token_in_the_wrong_place_is_not_echoed_by_usage_errors() {
         assert!(!err.contains(sig) && !err.contains(&token), "{err}");
     }
 }
+
+#[test]
+fn dpop_bound_tokens_and_proofs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issuer = dir.path().join("issuer");
+    keygen(&issuer, "RS256", "iss-1");
+    let client = dir.path().join("client");
+    keygen(&client, "ES256", "client-1");
+    let jwks = issuer.join("jwks.json");
+    let token = mint(&issuer, &["--bind-to", client.to_str().expect("path")]);
+    // As a bearer token: refused, category `binding`.
+    let out = verify(&jwks, "RS256", &token, &[]);
+    assert_eq!(out.status.code(), Some(19), "{out:?}");
+    assert_eq!(json_of(&out)["category"], json!("binding"));
+    let url = "https://api.example.com/api/me?page=2";
+    let proof = |method: &str| {
+        let out = run(&[
+            "--json",
+            "dpop-proof",
+            "--key",
+            client.to_str().expect("path"),
+            "--method",
+            method,
+            "--url",
+            url,
+            "--token",
+            &token,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        let v = json_of(&out);
+        assert_eq!(v["htu"], json!("https://api.example.com/api/me"));
+        v["proof"].as_str().expect("proof").to_owned()
+    };
+    let good = proof("GET");
+    let with = |proof: &str, url: &str| {
+        verify(
+            &jwks,
+            "RS256",
+            &token,
+            &["--dpop-proof", proof, "--url", url, "--method", "GET"],
+        )
+    };
+    let out = with(&good, url);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json_of(&out)["sub"], json!("user-1"));
+    // Another request's URL or method: refused.
+    let out = with(&proof("GET"), "https://api.example.com/api/admin");
+    assert_eq!(out.status.code(), Some(19), "{out:?}");
+    let out = with(&proof("POST"), url);
+    assert_eq!(out.status.code(), Some(19), "{out:?}");
+    // Nothing of the token or the proof is printed.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(&token) && !stdout.contains(&good));
+}
