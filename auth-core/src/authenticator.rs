@@ -342,7 +342,7 @@ fn default_replay_store(config: &AuthConfig) -> Result<Arc<dyn ReplayStore>, Set
         #[cfg(feature = "redis")]
         Some(url) => Ok(Arc::new(
             crate::dpop::RedisReplayStore::new(url.expose().trim())
-                .map_err(|e| SetupError::ReplayStore(e.0))?,
+                .map_err(|e| SetupError::ReplayStore(e.reason()))?,
         )),
         #[cfg(not(feature = "redis"))]
         Some(_) => Err(SetupError::ReplayStore("needs the `redis` feature")),
@@ -670,20 +670,20 @@ impl Authenticator {
             path,
             authority: request.authority,
             access_token: Some(token),
+            thumbprint: Some(jkt),
         };
         let verified = crate::dpop::verify_proof(proof, &target, policy, now).map_err(refused)?;
-        if verified.thumbprint() != jkt {
-            return Err(refused(DpopProblem::Thumbprint));
-        }
         let Some(store) = &self.inner.replay else {
             return Err(AuthError::ReplayStoreUnavailable { retry_after: 1 });
         };
-        // Remembered until the proof's `iat` leaves the window: after that, its age refuses it.
+        // Remembered until the proof's `iat` leaves the window (after that, its age refuses
+        // it), and a leeway more: a store forgets on its own clock, and the wall clock that
+        // judges `iat` may step back by up to the leeway.
         let secs = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let until = verified
             .issued_at()
             .saturating_add(secs(policy.max_age_seconds))
-            .saturating_add(secs(policy.leeway_seconds))
+            .saturating_add(secs(policy.leeway_seconds).saturating_mul(2))
             .saturating_add(1);
         let ttl = u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1);
         match store
@@ -692,15 +692,15 @@ impl Authenticator {
         {
             Ok(true) => Ok(()),
             Ok(false) => Err(refused(DpopProblem::Replayed)),
-            Err(e) if self.inner.config.dpop_replay_fail_open() => {
+            Err(e) if self.inner.config.dpop_replay_fail_open() && !e.is_full() => {
                 tracing::warn!(
-                    reason = e.0,
+                    reason = e.reason(),
                     "DPoP replay store unavailable; proof admitted unchecked (dpop_replay_fail_open)"
                 );
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(reason = e.0, "DPoP replay store unavailable");
+                tracing::warn!(reason = e.reason(), "DPoP replay store unavailable");
                 Err(AuthError::ReplayStoreUnavailable { retry_after: 1 })
             }
         }

@@ -30,6 +30,7 @@
 //!     path: "/protectedresource",
 //!     authority: Some("resource.example.org"),
 //!     access_token: Some("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+//!     thumbprint: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
 //! };
 //! let verified = verify_proof(proof, &request, &ProofPolicy::default(), 1562262618).unwrap();
 //! assert_eq!(verified.thumbprint(), "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
@@ -201,6 +202,10 @@ pub struct ProofRequest<'a> {
     /// The access token sent with the proof: its hash must be the proof's `ath`. `None` only
     /// for proofs sent without a token (to a token endpoint).
     pub access_token: Option<&'a str>,
+    /// The thumbprint the token is bound to (`cnf.jkt`): a proof by any other key is refused
+    /// before its signature is checked (an attacker's key never costs a verification).
+    /// `None`: compare [`VerifiedProof::thumbprint`] yourself.
+    pub thumbprint: Option<&'a str>,
 }
 
 /// A proof that passed every check of RFC 9449 §4.3 but the replay check.
@@ -227,13 +232,7 @@ impl VerifiedProof {
     /// The key under which this proof is remembered by a [`ReplayStore`]: a digest of the
     /// proof key's thumbprint and the `jti`, so that no client can spend another's `jti`.
     pub fn replay_key(&self) -> ReplayKey {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        ctx.update(self.thumbprint.as_bytes());
-        ctx.update(b"\0");
-        ctx.update(self.jti.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(ctx.finish().as_ref());
-        ReplayKey(key)
+        ReplayKey::new(&self.thumbprint, &self.jti)
     }
 }
 
@@ -268,9 +267,10 @@ pub fn verify_proof(
             .ok_or(P::Malformed)
     };
     let header = object(header_b64)?;
-    // RFC 9449 §4.2: `typ` is `dpop+jwt` (a media type: compared case-insensitively).
+    // RFC 9449 §4.2: `typ` is `dpop+jwt`, a media type (RFC 7515 §4.1.9: compared
+    // case-insensitively, `application/` implied).
     match header.get("typ") {
-        Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop+jwt") => {}
+        Some(Value::String(t)) if crate::authenticator::typ_matches(t, "dpop+jwt") => {}
         _ => return Err(P::Type),
     }
     if header.contains_key("crit") {
@@ -288,6 +288,10 @@ pub fn verify_proof(
     };
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(P::PrivateKey);
+    }
+    let thumbprint = jwk_thumbprint(jwk).ok_or(P::Key)?;
+    if request.thumbprint.is_some_and(|bound| bound != thumbprint) {
+        return Err(P::Thumbprint);
     }
     let key = crate::keys::parse_public_jwk(&Value::Object(jwk.clone())).map_err(|_| P::Key)?;
     if !key.allows(alg) {
@@ -331,7 +335,7 @@ pub fn verify_proof(
         }
     }
     Ok(VerifiedProof {
-        thumbprint: jwk_thumbprint(jwk).ok_or(P::Key)?,
+        thumbprint,
         jti: jti.to_owned(),
         issued_at: iat.floor() as i64,
     })
@@ -444,14 +448,46 @@ fn normalize_path(path: &str) -> String {
     out
 }
 
-/// The digest under which a proof is remembered ([`VerifiedProof::replay_key`]).
+/// What a proof is remembered by ([`VerifiedProof::replay_key`]): a digest of the proof
+/// key's thumbprint and the `jti`, and a digest of the thumbprint alone (the *holder*, for
+/// stores that share their room fairly between clients).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ReplayKey(pub [u8; 32]);
+pub struct ReplayKey {
+    digest: [u8; 32],
+    holder: [u8; 16],
+}
 
 impl ReplayKey {
-    /// Lower-case hex, for stores keyed by strings.
+    /// The key of the proof with `jti` by the key of RFC 7638 thumbprint `thumbprint`.
+    pub fn new(thumbprint: &str, jti: &str) -> Self {
+        use aws_lc_rs::digest::{digest, Context, SHA256};
+        let mut ctx = Context::new(&SHA256);
+        ctx.update(thumbprint.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(jti.as_bytes());
+        let mut key = Self {
+            digest: [0; 32],
+            holder: [0; 16],
+        };
+        key.digest.copy_from_slice(ctx.finish().as_ref());
+        key.holder
+            .copy_from_slice(&digest(&SHA256, thumbprint.as_bytes()).as_ref()[..16]);
+        key
+    }
+
+    /// The digest of thumbprint and `jti`: what the store must remember.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// A digest of the proof key's thumbprint: the same for every proof of one client key.
+    pub fn holder(&self) -> &[u8; 16] {
+        &self.holder
+    }
+
+    /// The digest in lower-case hex, for stores keyed by strings.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        self.digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 
@@ -461,11 +497,45 @@ impl fmt::Debug for ReplayKey {
     }
 }
 
-/// The store could not say whether a proof is new (unreachable, too slow, full). The request
-/// is refused with 503 unless `dpop_replay_fail_open` says otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("DPoP replay store unavailable ({0})")]
-pub struct ReplayStoreError(pub &'static str);
+/// The store could not say whether a proof is new: unreachable or too slow, or full (no room
+/// for a proof that must be remembered). The request is refused with 503; with
+/// `dpop_replay_fail_open`, an *unreachable* store admits it, a full one never does (anyone
+/// with a bound token could fill it, and every proof admitted unremembered could be replayed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("DPoP replay store unavailable ({reason})")]
+pub struct ReplayStoreError {
+    reason: &'static str,
+    full: bool,
+}
+
+impl ReplayStoreError {
+    /// The store cannot be reached or did not answer in time (`reason`: a short category,
+    /// never a URL or a library's message).
+    pub const fn unavailable(reason: &'static str) -> Self {
+        Self {
+            reason,
+            full: false,
+        }
+    }
+
+    /// The store has no room for the proof (or for this client's proofs).
+    pub const fn full() -> Self {
+        Self {
+            reason: "full",
+            full: true,
+        }
+    }
+
+    /// The short category.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// Whether the store was reachable but full: never failed open.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+}
 
 /// What [`ReplayStore::first_use`] returns.
 pub type ReplayFuture<'s> =
@@ -482,9 +552,12 @@ pub trait ReplayStore: Send + Sync + 'static {
 }
 
 /// The in-memory [`ReplayStore`]: bounded, for one instance. When every slot holds a proof
-/// that could still be replayed, a new proof is refused (503) rather than an old one forgotten.
+/// that could still be replayed, a new proof is refused (503) rather than an old one forgotten;
+/// one client key may hold at most a quarter of the slots (by default), so that one client
+/// alone cannot lock every other out.
 pub struct MemoryReplayStore {
     max_entries: usize,
+    max_per_holder: usize,
     inner: Mutex<MemoryInner>,
 }
 
@@ -492,17 +565,29 @@ pub struct MemoryReplayStore {
 struct MemoryInner {
     /// Truncated digests (128 bits: a collision only refuses a proof, it never admits one).
     seen: HashMap<[u8; 16], Instant>,
+    /// Live proofs per client key.
+    per_holder: HashMap<[u8; 16], usize>,
     /// In insertion order, to forget expired entries without scanning.
-    order: VecDeque<(Instant, [u8; 16])>,
+    order: VecDeque<(Instant, [u8; 16], [u8; 16])>,
 }
 
 impl MemoryReplayStore {
-    /// A store holding at most `max_entries` proofs at once.
+    /// A store holding at most `max_entries` proofs at once, at most a quarter of them (at
+    /// least one) by one client key.
     pub fn new(max_entries: usize) -> Self {
+        let max_entries = max_entries.max(1);
         Self {
-            max_entries: max_entries.max(1),
+            max_entries,
+            max_per_holder: (max_entries / 4).max(1),
             inner: Mutex::new(MemoryInner::default()),
         }
+    }
+
+    /// At most `max` live proofs of one client key (default: a quarter of the store).
+    #[must_use]
+    pub fn with_max_per_holder(mut self, max: usize) -> Self {
+        self.max_per_holder = max.clamp(1, self.max_entries);
+        self
     }
 
     /// How many proofs are remembered now.
@@ -518,21 +603,32 @@ impl MemoryReplayStore {
     fn record(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, ReplayStoreError> {
         let now = Instant::now();
         let mut short = [0u8; 16];
-        short.copy_from_slice(&key.0[..16]);
+        short.copy_from_slice(&key.digest()[..16]);
+        let holder = *key.holder();
         let mut inner = self
             .inner
             .lock()
-            .map_err(|_| ReplayStoreError("poisoned"))?;
-        let MemoryInner { seen, order } = &mut *inner;
+            .map_err(|_| ReplayStoreError::unavailable("poisoned"))?;
+        let MemoryInner {
+            seen,
+            per_holder,
+            order,
+        } = &mut *inner;
         // Forget what has expired. Entries are roughly in expiry order; one that expires
         // later than its successors only delays their removal, never makes one stay valid.
-        while let Some(&(expiry, k)) = order.front() {
+        while let Some(&(expiry, k, h)) = order.front() {
             if expiry > now {
                 break;
             }
             order.pop_front();
             if seen.get(&k).is_some_and(|e| *e <= now) {
                 seen.remove(&k);
+                if let Some(count) = per_holder.get_mut(&h) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        per_holder.remove(&h);
+                    }
+                }
             }
         }
         if let Some(expiry) = seen.get(&short) {
@@ -540,12 +636,15 @@ impl MemoryReplayStore {
                 return Ok(false);
             }
         }
-        if seen.len() >= self.max_entries {
-            return Err(ReplayStoreError("full"));
+        let live = per_holder.get(&holder).copied().unwrap_or(0);
+        if seen.len() >= self.max_entries || live >= self.max_per_holder {
+            return Err(ReplayStoreError::full());
         }
         let expiry = now + ttl;
-        seen.insert(short, expiry);
-        order.push_back((expiry, short));
+        if seen.insert(short, expiry).is_none() {
+            *per_holder.entry(holder).or_insert(0) += 1;
+        }
+        order.push_back((expiry, short, holder));
         Ok(true)
     }
 }
@@ -554,6 +653,7 @@ impl fmt::Debug for MemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryReplayStore")
             .field("max_entries", &self.max_entries)
+            .field("max_per_holder", &self.max_per_holder)
             .field("len", &self.len())
             .finish()
     }
@@ -582,7 +682,8 @@ impl RedisReplayStore {
     /// A store at `url` (`redis://host:port/db`, `rediss://` for TLS). Nothing is connected
     /// yet. The URL may hold a password: it is never logged or shown.
     pub fn new(url: &str) -> Result<Self, ReplayStoreError> {
-        let client = redis::Client::open(url).map_err(|_| ReplayStoreError("invalid URL"))?;
+        let client =
+            redis::Client::open(url).map_err(|_| ReplayStoreError::unavailable("invalid URL"))?;
         Ok(Self {
             client,
             connection: tokio::sync::OnceCell::new(),
@@ -607,7 +708,7 @@ impl RedisReplayStore {
     }
 
     async fn record(&self, key: &ReplayKey, ttl: Duration) -> Result<bool, ReplayStoreError> {
-        let unavailable = |_| ReplayStoreError("unreachable");
+        let unavailable = |_| ReplayStoreError::unavailable("unreachable");
         let manager = self
             .connection
             .get_or_try_init(|| async {
@@ -640,7 +741,7 @@ impl ReplayStore for RedisReplayStore {
         Box::pin(async move {
             tokio::time::timeout(self.timeout, self.record(key, ttl))
                 .await
-                .unwrap_or(Err(ReplayStoreError("timeout")))
+                .unwrap_or(Err(ReplayStoreError::unavailable("timeout")))
         })
     }
 }
@@ -694,25 +795,42 @@ mod tests {
         assert_ne!(normalize_path("/a/../b"), normalize_path("/b"));
     }
 
+    fn key(jkt: &str, jti: &str) -> ReplayKey {
+        ReplayKey::new(jkt, jti)
+    }
+
     #[test]
     fn memory_store_refuses_a_second_use_and_when_full() {
-        let store = MemoryReplayStore::new(2);
-        let (a, b, c) = (ReplayKey([1; 32]), ReplayKey([2; 32]), ReplayKey([3; 32]));
+        let store = MemoryReplayStore::new(2).with_max_per_holder(2);
+        let (a, b, c) = (key("k", "a"), key("k", "b"), key("k", "c"));
         let ttl = Duration::from_secs(60);
         assert_eq!(store.record(&a, ttl), Ok(true));
         assert_eq!(store.record(&a, ttl), Ok(false));
         assert_eq!(store.record(&b, ttl), Ok(true));
-        assert_eq!(store.record(&c, ttl), Err(ReplayStoreError("full")));
+        assert_eq!(store.record(&c, ttl), Err(ReplayStoreError::full()));
         assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn one_holder_takes_at_most_its_share() {
+        let store = MemoryReplayStore::new(8);
+        let ttl = Duration::from_secs(60);
+        for jti in ["1", "2"] {
+            assert_eq!(store.record(&key("noisy", jti), ttl), Ok(true));
+        }
+        assert!(store.record(&key("noisy", "3"), ttl).unwrap_err().is_full());
+        // Another client still has room; a known proof is still a replay, not "full".
+        assert_eq!(store.record(&key("quiet", "1"), ttl), Ok(true));
+        assert_eq!(store.record(&key("noisy", "1"), ttl), Ok(false));
     }
 
     #[test]
     fn memory_store_forgets_expired_entries() {
         let store = MemoryReplayStore::new(1);
-        let a = ReplayKey([1; 32]);
+        let a = key("k", "a");
         assert_eq!(store.record(&a, Duration::ZERO), Ok(true));
         // Expired at once: a new use of the same key is new, and the slot is free.
-        assert_eq!(store.record(&ReplayKey([2; 32]), Duration::ZERO), Ok(true));
+        assert_eq!(store.record(&key("k", "b"), Duration::ZERO), Ok(true));
         assert_eq!(store.record(&a, Duration::from_secs(60)), Ok(true));
         assert_eq!(store.record(&a, Duration::from_secs(60)), Ok(false));
     }

@@ -69,6 +69,7 @@ fn rfc_9449_proofs_verify_at_their_time_and_only_for_their_request() {
         path: "/token",
         authority: Some("server.example.com"),
         access_token: None,
+        thumbprint: None,
     };
     let verified = verify_proof(RFC_TOKEN_PROOF, &token_request, &policy, 1562262616).unwrap();
     assert_eq!(verified.thumbprint(), RFC_JKT);
@@ -79,6 +80,7 @@ fn rfc_9449_proofs_verify_at_their_time_and_only_for_their_request() {
         path: "/protectedresource",
         authority: Some("resource.example.org"),
         access_token: Some(RFC_ACCESS_TOKEN),
+        thumbprint: Some(RFC_JKT),
     };
     let at = 1562262618;
     let verified = verify_proof(RFC_RESOURCE_PROOF, &resource, &policy, at).unwrap();
@@ -372,6 +374,16 @@ async fn hostile_proofs_are_refused_each_for_its_reason() {
         (
             "another key's jwk",
             ok().header("jwk", attacker.jwk()).sign(),
+            P::Thumbprint,
+        ),
+        (
+            "the bound key's jwk, another key's signature",
+            attacker
+                .dpop_proof("GET", HTU)
+                .now(NOW)
+                .access_token(&token)
+                .header("jwk", s.client.jwk())
+                .sign(),
             P::Signature,
         ),
         (
@@ -532,7 +544,7 @@ struct DownStore;
 
 impl ReplayStore for DownStore {
     fn first_use<'s>(&'s self, _: &'s ReplayKey, _: Duration) -> ReplayFuture<'s> {
-        Box::pin(async { Err(ReplayStoreError("unreachable")) })
+        Box::pin(async { Err(ReplayStoreError::unavailable("unreachable")) })
     }
 }
 

@@ -128,7 +128,7 @@ async fn keys_expire_with_their_ttl_and_an_outage_fails_closed() {
         .unwrap()
         .with_prefix("test:")
         .with_timeout(Duration::from_millis(500));
-    let key = ReplayKey([7; 32]);
+    let key = ReplayKey::new("jkt", "seven");
     assert_eq!(
         store.first_use(&key, Duration::from_millis(300)).await,
         Ok(true)
@@ -147,7 +147,7 @@ async fn keys_expire_with_their_ttl_and_an_outage_fails_closed() {
     redis.stop();
     let started = Instant::now();
     assert!(store
-        .first_use(&ReplayKey([8; 32]), Duration::from_secs(60))
+        .first_use(&ReplayKey::new("jkt", "eight"), Duration::from_secs(60))
         .await
         .is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
