@@ -981,13 +981,32 @@ impl Authenticator {
             return Err(AuthError::UnsupportedCritical);
         }
         // The signature decoded before any key is looked up: garbage never reaches the keys.
-        let (mut buf, mut heap) = ([0u8; 512], Vec::new());
-        let signature = crate::b64::decode_segment_buffered(jws.signature_b64, &mut buf, &mut heap)
-            .ok_or(AuthError::Malformed(Malformed::Base64))?;
-        let key = self.find_key(issuer.keys, jws.kid.as_deref(), alg).await?;
-        if !key.verify(alg, jws.signing_input.as_bytes(), signature) {
-            return Err(AuthError::BadSignature);
-        }
+        // The usual case (the key set holds the key) is checked at once; the buffer never
+        // lives across an await, so the future stays small.
+        let verify_with = |key: Option<&VerifyingKey>| {
+            let (mut buf, mut heap) = ([0u8; 512], Vec::new());
+            let signature =
+                crate::b64::decode_segment_buffered(jws.signature_b64, &mut buf, &mut heap)
+                    .ok_or(AuthError::Malformed(Malformed::Base64))?;
+            match key {
+                Some(key) if key.verify(alg, jws.signing_input.as_bytes(), signature) => Ok(true),
+                Some(_) => Err(AuthError::BadSignature),
+                None => Ok(false),
+            }
+        };
+        let key = match key_now(issuer.keys, jws.kid.as_deref(), alg)? {
+            Some(key) => {
+                verify_with(Some(&key))?;
+                key
+            }
+            None => {
+                // Well-formed before anything is fetched for it.
+                verify_with(None)?;
+                let key = self.find_key(issuer.keys, jws.kid.as_deref(), alg).await?;
+                verify_with(Some(&key))?;
+                key
+            }
+        };
         let claims = match parsed {
             Some(claims) => claims,
             None => parse_payload(jws)?,
@@ -1003,10 +1022,9 @@ impl Authenticator {
                 .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
             revocation.check(jti).await?;
         }
-        let authorities = issuer.resolver.resolve(&claims);
-        let claims = TokenClaims::build(
+        let claims = TokenClaims::build_lazy(
             claims,
-            authorities,
+            issuer.resolver,
             jws.kid.clone(),
             Some(alg),
             jws.typ.clone(),
@@ -1263,6 +1281,23 @@ fn caller_token_from<'a>(
             let source = credentials.other_source.ok_or(AuthError::InvalidRequest)?;
             bare_token(value, max_len).map(|t| (t, source, Scheme::Bearer))
         }
+    }
+}
+
+/// The key for `kid` and `alg` in `source`'s key set as it is now: `None` when it must be
+/// fetched (no keys yet, or an unknown `kid`), which `Authenticator::find_key` does.
+fn key_now(
+    source: &Arc<dyn KeySource>,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<Option<Arc<VerifyingKey>>, AuthError> {
+    let Ok(keys) = source.current() else {
+        return Ok(None);
+    };
+    match keys.find(kid, alg) {
+        KeyLookup::Found(key) => Ok(Some(Arc::clone(key))),
+        KeyLookup::Mismatch => Err(AuthError::KeyMismatch),
+        KeyLookup::Unknown => Ok(None),
     }
 }
 

@@ -58,7 +58,12 @@ pub(crate) fn estimated_bytes(claims: &TokenClaims) -> u64 {
     fn walk(value: &serde_json::Value) -> u64 {
         use serde_json::Value;
         96 + match value {
-            Value::String(s) => s.len() as u64,
+            // The string, and what the roles, groups or scopes resolved from it can weigh
+            // (one entry per space-separated word), whether resolved yet or not.
+            Value::String(s) => {
+                let words = 1 + s.bytes().filter(|&b| b == b' ').count() as u64;
+                2 * s.len() as u64 + 48 * words
+            }
             Value::Array(items) => items.iter().map(walk).sum(),
             Value::Object(map) => map.iter().map(|(k, v)| k.len() as u64 + walk(v)).sum(),
             _ => 0,
@@ -69,12 +74,7 @@ pub(crate) fn estimated_bytes(claims: &TokenClaims) -> u64 {
         .iter()
         .map(|(k, v)| k.len() as u64 + walk(v))
         .sum();
-    let authorities: u64 = [claims.roles(), claims.groups(), claims.scopes()]
-        .iter()
-        .flat_map(|list| list.iter())
-        .map(|s| 48 + s.len() as u64)
-        .sum();
-    512 + raw + authorities
+    512 + raw
 }
 
 /// The cache of one [`Authenticator`](crate::Authenticator).

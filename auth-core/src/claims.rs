@@ -14,7 +14,10 @@ pub struct TokenClaims(Arc<Inner>);
 
 struct Inner {
     raw: Map<String, Value>,
-    authorities: Authorities,
+    /// Roles, groups and scopes: given, or resolved on first use by `resolver` (a request
+    /// that checks none of them never pays for them).
+    authorities: std::sync::OnceLock<Authorities>,
+    resolver: Option<Arc<dyn crate::resolver::RoleResolver>>,
     /// `aud` as a list, made on first use.
     audiences: std::sync::OnceLock<Vec<String>>,
     key_id: Option<String>,
@@ -53,13 +56,41 @@ impl TokenClaims {
     ) -> Self {
         Self(Arc::new(Inner {
             raw,
-            authorities,
+            authorities: std::sync::OnceLock::from(authorities),
+            resolver: None,
             audiences: std::sync::OnceLock::new(),
             key_id,
             algorithm,
             token_type,
             verified_by: None,
         }))
+    }
+
+    /// Verified claims whose authorities `resolver` reads on first use.
+    pub(crate) fn build_lazy(
+        raw: Map<String, Value>,
+        resolver: &Arc<dyn crate::resolver::RoleResolver>,
+        key_id: Option<String>,
+        algorithm: Option<Algorithm>,
+        token_type: Option<String>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            raw,
+            authorities: std::sync::OnceLock::new(),
+            resolver: Some(Arc::clone(resolver)),
+            audiences: std::sync::OnceLock::new(),
+            key_id,
+            algorithm,
+            token_type,
+            verified_by: None,
+        }))
+    }
+
+    fn authorities(&self) -> &Authorities {
+        self.0.authorities.get_or_init(|| match &self.0.resolver {
+            Some(resolver) => resolver.resolve(&self.0.raw),
+            None => Authorities::default(),
+        })
     }
 
     /// Records the configured issuer that verified these claims (just built, not shared).
@@ -147,15 +178,15 @@ impl TokenClaims {
     }
     /// Resolved roles.
     pub fn roles(&self) -> &[String] {
-        &self.0.authorities.roles
+        &self.authorities().roles
     }
     /// Resolved groups.
     pub fn groups(&self) -> &[String] {
-        &self.0.authorities.groups
+        &self.authorities().groups
     }
     /// Resolved scopes.
     pub fn scopes(&self) -> &[String] {
-        &self.0.authorities.scopes
+        &self.authorities().scopes
     }
     /// Whether the caller has `role`.
     pub fn has_role(&self, role: &str) -> bool {

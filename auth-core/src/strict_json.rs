@@ -18,7 +18,15 @@ pub(crate) fn member<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a 
 
 /// A JSON object whose members are all unique, recursively.
 pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice::<Strict>(bytes).ok()?.0 {
+    // As `serde_json::from_slice`, with room for a typical claim set in the top-level object
+    // at once (no regrowth and rehash on the way); nested objects start empty, so that a
+    // token of many tiny objects cannot make each one cost a claim set's room.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = de
+        .deserialize_any(StrictVisitor { capacity: 12 })
+        .ok()?;
+    de.end().ok()?;
+    match value {
         Value::Object(map) => Some(map),
         _ => None,
     }
@@ -29,7 +37,9 @@ pub(crate) struct Strict(pub(crate) Value);
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(Strict)
+        deserializer
+            .deserialize_any(StrictVisitor { capacity: 0 })
+            .map(Strict)
     }
 }
 
@@ -67,7 +77,10 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
-struct StrictVisitor;
+struct StrictVisitor {
+    /// The room an object starts with.
+    capacity: usize,
+}
 
 impl<'de> Visitor<'de> for StrictVisitor {
     type Value = Value;
@@ -111,7 +124,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
+        let mut map = Map::with_capacity(self.capacity);
         while let Some(name) = access.next_key::<String>()? {
             let Strict(value) = access.next_value()?;
             if map.insert(name, value).is_some() {
