@@ -22,9 +22,7 @@ pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Valu
     // at once (no regrowth and rehash on the way); nested objects start empty, so that a
     // token of many tiny objects cannot make each one cost a claim set's room.
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = de
-        .deserialize_any(StrictVisitor { capacity: 12 })
-        .ok()?;
+    let value = de.deserialize_any(StrictVisitor { capacity: 12 }).ok()?;
     de.end().ok()?;
     match value {
         Value::Object(map) => Some(map),

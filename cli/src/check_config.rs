@@ -38,6 +38,17 @@ pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
                     })
                 })
                 .collect();
+            // The replay store's URL may hold a password: its host only.
+            let replay = config.dpop_replay_redis_url().map_or_else(
+                || "in memory".to_owned(),
+                |url| {
+                    format!(
+                        "redis {}",
+                        portcullis_core::config::redact_url(url.expose())
+                    )
+                },
+            );
+            let dpop = config.dpop_mode();
             let value = json!({
                 "valid": true,
                 "issuer": config.issuer(),
@@ -45,6 +56,8 @@ pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
                 "keys": keys(&config),
                 "issuers": issuers,
                 "enabled": config.enabled(),
+                "dpop": dpop.as_str(),
+                "dpop_replay": (dpop != portcullis_core::dpop::DpopMode::Off).then_some(&replay),
             });
             let mut text = format!("{}: valid\n", args.file.display());
             for c in config.issuers() {
@@ -59,6 +72,12 @@ pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
                 text.push_str(&format!("  keys       {}\n", keys(c)));
             }
             text.push_str(&format!("  enabled    {}\n", config.enabled()));
+            if dpop != portcullis_core::dpop::DpopMode::Off {
+                text.push_str(&format!(
+                    "  dpop       {} (replay store: {replay})\n",
+                    dpop.as_str()
+                ));
+            }
             out.print(&value, &text);
             Ok(OK)
         }

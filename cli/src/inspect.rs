@@ -85,7 +85,23 @@ pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
             Some(((*name).to_owned(), date, rel))
         })
         .collect();
+    // DPoP (RFC 9449): a bound token, or a proof pasted where a token was expected.
+    let binding = match payload.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str) {
+        Some(jkt) => Some(format!(
+            "bound to DPoP key {jkt}: accepted only as `Authorization: DPoP` with a proof by that key"
+        )),
+        None if payload.contains_key("cnf") => {
+            Some("bound to its holder by a confirmation method other than DPoP (cnf)".to_owned())
+        }
+        None => None,
+    };
+    let proof = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"));
     let value = json!({
+        "binding": binding,
+        "dpop_proof": proof,
         "verified": false,
         "warning": "decoded only: NOT verified; nothing here can be trusted",
         "token": fingerprint(&token),
@@ -102,6 +118,12 @@ pub(crate) fn run(args: &Args, out: &Output) -> Result<u8, Failure> {
     );
     for (name, date, rel) in &times {
         text.push_str(&format!("{name:<7} {date} ({rel})\n"));
+    }
+    if let Some(binding) = &binding {
+        text.push_str(&format!("bound   {binding}\n"));
+    }
+    if proof {
+        text.push_str("proof   this is a DPoP proof (typ dpop+jwt), not an access token\n");
     }
     for (member, why) in &dangers {
         text.push_str(&format!("DANGER  {member}: {why}\n"));

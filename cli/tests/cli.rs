@@ -516,3 +516,54 @@ fn dpop_bound_tokens_and_proofs() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(&token) && !stdout.contains(&good));
 }
+
+#[test]
+fn check_config_shows_dpop_without_the_redis_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("application.yaml");
+    std::fs::write(
+        &file,
+        "auth_client:\n  issuer: https://a.example\n  audience: x\n  dpop: required\n  dpop_replay_redis_url: \"redis://:hunter2@cache.internal:6379/0\"\n",
+    )
+    .expect("write");
+    let out = run(&["check-config", file.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dpop       required (replay store: redis redis://…@cache.internal:6379/0)"),
+        "{text}"
+    );
+    let out = run(&["--json", "check-config", file.to_str().expect("path")]);
+    let all = format!("{out:?}");
+    assert!(!all.contains("hunter2"), "{all}");
+    assert_eq!(json_of(&out)["dpop"], json!("required"));
+}
+
+#[test]
+fn inspect_names_a_dpop_binding_and_a_proof() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (issuer, client) = (dir.path().join("i"), dir.path().join("c"));
+    keygen(&issuer, "RS256", "i1");
+    keygen(&client, "ES256", "c1");
+    let token = mint(&issuer, &["--bind-to", client.to_str().expect("path")]);
+    let v = json_of(&run(&["--json", "inspect", &token]));
+    assert!(
+        v["binding"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("bound to DPoP key ")),
+        "{v}"
+    );
+    assert_eq!(v["dpop_proof"], json!(false));
+    let out = run(&[
+        "dpop-proof",
+        "--key",
+        client.to_str().expect("path"),
+        "--url",
+        "https://api.example.com/x",
+    ]);
+    let proof = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let v = json_of(&run(&["--json", "inspect", &proof]));
+    assert_eq!(v["dpop_proof"], json!(true));
+    // A proof embeds its (public) key: inspect says so.
+    assert!(v["dangers"].to_string().contains("jwk"), "{v}");
+}

@@ -46,14 +46,32 @@ impl fmt::Debug for Endpoint {
     }
 }
 
-/// `url` without its query string or fragment (where a key-set URL may carry a credential),
-/// for messages, logs and `Debug`.
+/// `url` without its user information, query string or fragment (where a key-set or Redis
+/// URL may carry a credential), for messages, logs and `Debug`.
+///
+/// ```
+/// use portcullis_core::config::redact_url;
+/// assert_eq!(redact_url("https://i.test/jwks?key=s3cret"), "https://i.test/jwks?…");
+/// assert_eq!(redact_url("redis://:hunter2@cache:6379/0"), "redis://…@cache:6379/0");
+/// ```
 pub fn redact_url(url: &str) -> String {
     let cut = url.find(['?', '#']).unwrap_or(url.len());
-    if cut < url.len() {
-        format!("{}?…", &url[..cut])
+    let (head, tail) = url.split_at(cut);
+    let head = match head.find("://") {
+        Some(i) => {
+            let rest = &head[i + 3..];
+            let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+            match authority.rfind('@') {
+                Some(at) => format!("{}://…@{}", &head[..i], &rest[at + 1..]),
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
+    };
+    if tail.is_empty() {
+        head
     } else {
-        url.to_owned()
+        format!("{head}?…")
     }
 }
 
