@@ -215,7 +215,7 @@ impl TestKey {
             .unwrap_or_default()
     }
 
-    /// A DPoP proof signed by this key ([`TokenBuilder::dpop_proof`]).
+    /// A DPoP proof signed by this key ([`TokenBuilder::dpop_proof`](super::TokenBuilder::dpop_proof)).
     pub fn dpop_proof(&self, method: &str, htu: &str) -> super::TokenBuilder<'_> {
         super::TokenBuilder::dpop_proof(self, method, htu)
     }
