@@ -98,6 +98,9 @@ impl<'a> RequestCredentials<'a> {
     pub fn with_sources(mut self, sources: &TokenSources, request: impl RequestParts<'a>) -> Self {
         let found = sources.find_found(&request);
         (self.other_token, self.other_source) = (found.0, found.1);
+        if !sources.dpop {
+            return self;
+        }
         self.dpop = DpopRequest {
             proofs: AuthorizationHeader::from_values(request.header_values("dpop")),
             method: Some(request.method()),
@@ -156,6 +159,8 @@ pub struct TokenSources {
     pub(crate) header: Option<String>,
     pub(crate) cookie: Option<String>,
     pub(crate) query: Option<String>,
+    /// Whether the application takes DPoP: only then is what a proof names read.
+    pub(crate) dpop: bool,
 }
 
 impl TokenSources {
@@ -642,6 +647,7 @@ mod tests {
 
     fn sources() -> TokenSources {
         TokenSources {
+            dpop: false,
             header: Some("x-api-token".into()),
             cookie: Some("session".into()),
             query: Some("access_token".into()),

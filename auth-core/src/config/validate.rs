@@ -201,6 +201,7 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         );
     }
     let dpop = dpop_settings(&mut p, &b, leeway_seconds);
+    let takes_dpop = dpop.mode != crate::dpop::DpopMode::Off;
 
     let in_range = |p: &mut Problems,
                     key: &str,
@@ -263,7 +264,9 @@ pub(super) fn build(mut b: AuthConfigBuilder) -> Result<AuthConfig, ConfigError>
         required_claims.push("jti".to_owned());
     }
 
-    let token_sources = token_sources(&mut p, b.token_header, b.token_cookie, b.token_query);
+    let mut token_sources = token_sources(&mut p, b.token_header, b.token_cookie, b.token_query);
+    // What a request is read for: a DPoP proof's parts only where DPoP is taken.
+    token_sources.dpop = takes_dpop;
 
     let require_typ = b.require_typ.map(|t| t.trim().to_owned());
     if require_typ.as_deref() == Some("") {
@@ -677,6 +680,7 @@ fn token_sources(
         }
     }
     crate::jws::TokenSources {
+        dpop: false,
         header,
         cookie,
         query,
