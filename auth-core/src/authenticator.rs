@@ -988,10 +988,12 @@ impl Authenticator {
             let signature =
                 crate::b64::decode_segment_buffered(jws.signature_b64, &mut buf, &mut heap)
                     .ok_or(AuthError::Malformed(Malformed::Base64))?;
+            // `None`: only whether it is well-formed.
             match key {
-                Some(key) if key.verify(alg, jws.signing_input.as_bytes(), signature) => Ok(true),
-                Some(_) => Err(AuthError::BadSignature),
-                None => Ok(false),
+                Some(key) if !key.verify(alg, jws.signing_input.as_bytes(), signature) => {
+                    Err(AuthError::BadSignature)
+                }
+                _ => Ok(()),
             }
         };
         let key = match key_now(issuer.keys, jws.kid.as_deref(), alg)? {

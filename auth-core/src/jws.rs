@@ -329,46 +329,6 @@ pub(crate) enum Scheme {
     Dpop,
 }
 
-/// The token of a `Bearer` credential or, where `dpop` allows it, a `DPoP` one (RFC 9449
-/// §7.1: `DPoP 1*SP token68`, as strictly as `Bearer`).
-pub(crate) fn scheme_credential(
-    header: AuthorizationHeader<'_>,
-    max_len: usize,
-    dpop: bool,
-) -> Result<(&str, Scheme), AuthError> {
-    if dpop {
-        if let AuthorizationHeader::One(raw) = header {
-            if raw.len() > 5 && raw[..5].eq_ignore_ascii_case(b"dpop ") {
-                // Same checks as `Bearer`, on the same bytes past the scheme.
-                let token = bearer_credential_after_scheme(raw, 4, max_len)?;
-                return Ok((token, Scheme::Dpop));
-            }
-        }
-    }
-    bearer_credential(header, max_len).map(|t| (t, Scheme::Bearer))
-}
-
-/// The token after a scheme of `scheme_len` bytes and its spaces, checked as a `Bearer` one.
-fn bearer_credential_after_scheme(
-    raw: &[u8],
-    scheme_len: usize,
-    max_len: usize,
-) -> Result<&str, AuthError> {
-    if raw.len() > max_len.saturating_add(64) {
-        return Err(AuthError::TokenTooLarge);
-    }
-    let value =
-        std::str::from_utf8(raw).map_err(|_| AuthError::Malformed(Malformed::NotToken68))?;
-    let token = value[scheme_len..].trim_start_matches(' ');
-    if token.is_empty() {
-        return Err(AuthError::MissingToken);
-    }
-    if token.len() > max_len {
-        return Err(AuthError::TokenTooLarge);
-    }
-    Ok(token)
-}
-
 /// The token of a `Bearer` credential, checked for size; its `token68` syntax is checked by
 /// [`check_token68`] once the verified-token cache has missed (a cached token was verified, so
 /// it is base64url, a subset of `token68`).
@@ -376,6 +336,16 @@ pub(crate) fn bearer_credential(
     header: AuthorizationHeader<'_>,
     max_len: usize,
 ) -> Result<&str, AuthError> {
+    scheme_credential(header, max_len, false).map(|(token, _)| token)
+}
+
+/// The token of a `Bearer` credential or, where `dpop` allows it, a `DPoP` one (RFC 9449
+/// §7.1: `DPoP 1*SP token68`), with the same checks.
+pub(crate) fn scheme_credential(
+    header: AuthorizationHeader<'_>,
+    max_len: usize,
+    dpop: bool,
+) -> Result<(&str, Scheme), AuthError> {
     let raw = match header {
         AuthorizationHeader::Absent => return Err(AuthError::MissingToken),
         AuthorizationHeader::Several => return Err(AuthError::InvalidRequest),
@@ -391,9 +361,13 @@ pub(crate) fn bearer_credential(
     // whitespace around a field value; a tab is not a separator here, and the token itself
     // is checked as strictly as `verify_token` checks a bare token.
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Err(AuthError::MissingToken);
-    }
+    };
     let token = rest.trim_start_matches(' ');
     if token.is_empty() {
         return Err(AuthError::MissingToken);
@@ -401,7 +375,7 @@ pub(crate) fn bearer_credential(
     if token.len() > max_len {
         return Err(AuthError::TokenTooLarge);
     }
-    Ok(token)
+    Ok((token, scheme))
 }
 
 /// RFC 6750 §2.1: the token is a `b64token` (`token68`).
