@@ -108,7 +108,9 @@ async fn raw(
             .send_request(req, body.is_none() && end_stream)
             .map_err(|e| e.to_string())?;
         if let Some(b) = body {
-            stream.send_data(b, end_stream).map_err(|e| e.to_string())?;
+            // The gate may answer (and end the stream) before the body is sent: sending then
+            // fails with "inactive stream", and the answer is still there to read.
+            let _ = stream.send_data(b, end_stream);
         }
         let resp = resp.await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
