@@ -289,3 +289,80 @@ async fn grpc_calls_take_dpop_bound_tokens_with_their_proofs() {
         "hello ada, from user-1"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_method_can_require_dpop_where_the_application_allows_bearer_tokens() {
+    use portcullis_axum::{requires_dpop, Gate};
+    let key = TestKey::rsa("k1");
+    let client_key = TestKey::ec_p256("client");
+    let issuer = TestIssuer::start(&[&key]).await;
+    let config = AuthConfig::builder()
+        .issuer(issuer.issuer())
+        .audience("greeter")
+        .http_timeout_seconds(1)
+        .dpop(DpopMode::Allowed)
+        .build()
+        .expect("config");
+    let gate = Gate::new(
+        Authenticator::builder(config)
+            .build()
+            .expect("authenticator"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tonic::transport::Server::builder()
+        .layer(
+            gate.grpc()
+                .method(paths::ADMIN_STATS, requires_dpop())
+                .layer(),
+        )
+        .add_service(grpc::Greeter)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    tokio::spawn(server);
+
+    let admin = |bound: bool| {
+        let t = issuer
+            .token(&key, "greeter")
+            .subject("user-1")
+            .roles(&["admin"]);
+        if bound { t.bound_to(&client_key) } else { t }.sign()
+    };
+    // A bearer token: fine elsewhere, refused on the DPoP method (the handler never runs).
+    let bearer = admin(false);
+    assert_eq!(
+        unary(&url, paths::SAY_HELLO, Some(&bearer))
+            .await
+            .expect("hello"),
+        "hello ada, from user-1"
+    );
+    let e = unary(&url, paths::ADMIN_STATS, Some(&bearer))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    assert!(
+        e.metadata()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("DPoP error=\"invalid_token\"")),
+        "{e:?}"
+    );
+    // A bound token with its proof for this method: the method runs.
+    let token = admin(true);
+    let proof = client_key
+        .dpop_proof("POST", &format!("{url}{}", paths::ADMIN_STATS))
+        .access_token(&token)
+        .sign();
+    assert_eq!(
+        unary_dpop(
+            &url,
+            paths::ADMIN_STATS,
+            &format!("DPoP {token}"),
+            &[&proof]
+        )
+        .await
+        .expect("admin"),
+        "users: 42 (asked by user-1)"
+    );
+}
