@@ -901,11 +901,20 @@ impl Authenticator {
         let revocation = self.inner.revocation.as_ref().map(|r| r.is_current());
         #[cfg(not(feature = "remote"))]
         let revocation = None;
+        let replay = self.inner.replay.as_ref().map(|store| store.reachable());
+        // Only where every request needs the store does an unreachable one make the instance
+        // unready; with bearer tokens still taken, it answers those.
+        let replay_needed = self.inner.config.dpop_mode() == DpopMode::Required
+            && !self.inner.config.dpop_replay_fail_open();
         Readiness {
             enabled,
-            ready: !enabled || (keys.fresh && revocation != Some(false)),
+            ready: !enabled
+                || (keys.fresh
+                    && revocation != Some(false)
+                    && !(replay_needed && replay == Some(false))),
             keys,
             revocation_current: revocation,
+            dpop_replay_reachable: replay,
         }
     }
 
@@ -1380,6 +1389,9 @@ pub struct Readiness {
     pub keys: crate::keys::KeyStatus,
     /// Whether the revocation list is current; `None` without revocation.
     pub revocation_current: Option<bool>,
+    /// Whether the DPoP replay store answered its last call; `None` without DPoP. With
+    /// `dpop: required` (and no fail-open), an unreachable store makes the instance unready.
+    pub dpop_replay_reachable: Option<bool>,
 }
 
 impl Readiness {
@@ -1390,7 +1402,8 @@ impl Readiness {
     }
 
     /// A JSON body for a health endpoint: `{"ready", "enabled", "keys": {"loaded", "fresh",
-    /// "age_seconds", "last_error"}, "revocation_current"}`. It carries no secret.
+    /// "age_seconds", "last_error"}, "revocation_current", "dpop_replay_reachable"}`. It
+    /// carries no secret.
     pub fn to_json(&self) -> Value {
         serde_json::json!({
             "ready": self.ready,
@@ -1402,6 +1415,7 @@ impl Readiness {
                 "last_error": self.keys.last_error,
             },
             "revocation_current": self.revocation_current,
+            "dpop_replay_reachable": self.dpop_replay_reachable,
         })
     }
 }

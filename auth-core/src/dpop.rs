@@ -549,6 +549,12 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// Records `key` for `ttl`, atomically: `Ok(true)` if it was not recorded (the proof is
     /// new), `Ok(false)` if it was and has not expired (a replay).
     fn first_use<'s>(&'s self, key: &'s ReplayKey, ttl: Duration) -> ReplayFuture<'s>;
+
+    /// Whether the store answered its last call (for readiness; `true` before any call and
+    /// for a store in the process's own memory).
+    fn reachable(&self) -> bool {
+        true
+    }
 }
 
 /// The in-memory [`ReplayStore`]: bounded, for one instance. When every slot holds a proof
@@ -671,6 +677,8 @@ impl ReplayStore for MemoryReplayStore {
 /// when lost; every call is bounded by a timeout, after which the store counts as unavailable.
 #[cfg(feature = "redis")]
 pub struct RedisReplayStore {
+    /// Whether the last call was answered.
+    answered: std::sync::atomic::AtomicBool,
     client: redis::Client,
     connection: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
     prefix: String,
@@ -685,6 +693,7 @@ impl RedisReplayStore {
         let client =
             redis::Client::open(url).map_err(|_| ReplayStoreError::unavailable("invalid URL"))?;
         Ok(Self {
+            answered: std::sync::atomic::AtomicBool::new(true),
             client,
             connection: tokio::sync::OnceCell::new(),
             prefix: "portcullis:dpop:".to_owned(),
@@ -739,10 +748,17 @@ impl RedisReplayStore {
 impl ReplayStore for RedisReplayStore {
     fn first_use<'s>(&'s self, key: &'s ReplayKey, ttl: Duration) -> ReplayFuture<'s> {
         Box::pin(async move {
-            tokio::time::timeout(self.timeout, self.record(key, ttl))
+            let result = tokio::time::timeout(self.timeout, self.record(key, ttl))
                 .await
-                .unwrap_or(Err(ReplayStoreError::unavailable("timeout")))
+                .unwrap_or(Err(ReplayStoreError::unavailable("timeout")));
+            self.answered
+                .store(result.is_ok(), std::sync::atomic::Ordering::Relaxed);
+            result
         })
+    }
+
+    fn reachable(&self) -> bool {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

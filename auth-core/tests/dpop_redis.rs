@@ -161,9 +161,18 @@ async fn keys_expire_with_their_ttl_and_an_outage_fails_closed() {
         .bound_to(&client)
         .sign();
     let proof = client.dpop_proof("GET", HTU).access_token(&token).sign();
+    assert_eq!(auth.readiness().dpop_replay_reachable, Some(true));
     let error = call(&auth, &token, &proof).await.unwrap_err();
     assert_eq!(error, AuthError::ReplayStoreUnavailable { retry_after: 1 });
     assert_eq!(auth.error_response(&error).status, 503);
+    // `dpop: required`: every request needs the store, so the instance is not ready.
+    let readiness = auth.readiness();
+    assert_eq!(readiness.dpop_replay_reachable, Some(false));
+    assert!(!readiness.ready);
+    assert_eq!(
+        readiness.to_json()["dpop_replay_reachable"],
+        serde_json::json!(false)
+    );
 }
 
 #[test]
