@@ -1476,6 +1476,14 @@ fn log_rejection(e: &AuthError, kid: Option<&str>) {
         AuthError::MissingToken => {
             tracing::debug!(outcome = "rejected", reason = e.reason(), "no bearer token")
         }
+        // What was wrong with a DPoP proof is logged (a category), never answered.
+        AuthError::InvalidDpopProof(problem) => tracing::info!(
+            outcome = "rejected",
+            reason = e.reason(),
+            dpop_problem = problem.as_str(),
+            kid,
+            "DPoP proof rejected"
+        ),
         _ => tracing::info!(
             outcome = "rejected",
             reason = e.reason(),

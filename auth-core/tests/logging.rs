@@ -177,3 +177,52 @@ fn each_decision_runs_in_a_span_with_its_outcome_and_never_the_token() {
         }
     }
 }
+
+#[test]
+fn a_dpop_refusal_logs_what_was_wrong_and_never_the_proof() {
+    use portcullis_core::testkit::TestKey;
+    use portcullis_core::{AuthorizationHeader, DpopRequest, RequestCredentials};
+    let (buffer, _guard, runtime) = capture();
+    let client = TestKey::ec_p256("client");
+    let (token, proof) = runtime.block_on(async {
+        let (auth, clock) = authenticator(
+            config().dpop(portcullis_core::dpop::DpopMode::Allowed),
+            &[&RSA],
+        );
+        let token = token(&RSA).bound_to(&client).sign();
+        // A proof for another method.
+        let proof = client
+            .dpop_proof("POST", "https://api.test/api/me")
+            .now(clock.now())
+            .access_token(&token)
+            .sign();
+        let authorization = format!("DPoP {token}");
+        let mut credentials =
+            RequestCredentials::new(authorization.as_str().into(), AuthorizationHeader::Absent);
+        credentials.dpop = DpopRequest {
+            proofs: AuthorizationHeader::One(proof.as_bytes()),
+            method: Some("GET"),
+            path: Some("/api/me"),
+            authority: Some("api.test"),
+        };
+        let error = auth.authenticate_request(credentials).await.unwrap_err();
+        assert_eq!(
+            auth.error_response(&error).body,
+            r#"{"detail":"Invalid DPoP proof"}"#
+        );
+        (token, proof)
+    });
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("reason=\"invalid_dpop_proof\"") && logs.contains("dpop_problem=\"method\""),
+        "{logs}"
+    );
+    for t in [&token, &proof] {
+        for segment in t.split('.') {
+            assert!(
+                !logs.contains(segment),
+                "a token or proof segment reached the log"
+            );
+        }
+    }
+}
