@@ -51,9 +51,10 @@ impl Weighter<Box<str>, Entry> for Bytes {
 }
 
 /// The memory a token's parsed claims take, estimated from their shape: every JSON value
-/// and map entry (about 96 bytes each with `preserve_order`), every string's bytes, and the
-/// resolved roles, groups and scopes. An array of 3,000 zeros weighs 3,000 values, not the
-/// 6 KB of its text.
+/// and map entry (about 96 bytes each with `preserve_order`), every string's bytes, and what
+/// the roles, groups and scopes resolved from a string can take (resolved on first use, so
+/// counted whether resolved yet or not). An array of 3,000 zeros weighs 3,000 values, not
+/// the 6 KB of its text.
 pub(crate) fn estimated_bytes(claims: &TokenClaims) -> u64 {
     fn walk(value: &serde_json::Value) -> u64 {
         use serde_json::Value;
