@@ -25,7 +25,7 @@ impl AgentClaims {
     /// Agent claims from verified token claims: scopes from the `scopes` array claim, or, when
     /// it is absent, the token's resolved scopes (`scope` / `scp`).
     pub fn new(claims: TokenClaims) -> Self {
-        let scopes = match claims.raw().get("scopes") {
+        let scopes = match claims.member("scopes") {
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
@@ -37,7 +37,7 @@ impl AgentClaims {
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
-        self.claims.raw().get(name).and_then(Value::as_str)
+        self.claims.member(name).and_then(Value::as_str)
     }
 
     /// `sub`: the agent.
@@ -74,7 +74,7 @@ impl AgentClaims {
     }
     /// `spend_limit`.
     pub fn spend_limit(&self) -> Option<f64> {
-        self.claims.raw().get("spend_limit").and_then(Value::as_f64)
+        self.claims.member("spend_limit").and_then(Value::as_f64)
     }
     /// Granted scopes.
     pub fn scopes(&self) -> &[String] {

@@ -15,6 +15,7 @@ use crate::jws::{
 use crate::keys::{KeyLookup, KeySet, KeySource, StaticKeys, VerifyingKey};
 use crate::policy::Requirement;
 use crate::resolver::{ClaimPathResolver, RoleResolver};
+use crate::strict_json::Payload;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -560,7 +561,7 @@ impl Authenticator {
             // An agent token bound to a key cannot show its proof in `X-Agent-Authorization`.
             Ok(claims)
                 if !matches!(
-                    crate::dpop::confirmation(claims.raw()),
+                    crate::dpop::confirmation(claims.member("cnf")),
                     crate::dpop::Confirmation::None
                 ) =>
             {
@@ -625,7 +626,7 @@ impl Authenticator {
         credentials: &RequestCredentials<'_>,
     ) -> Result<(), AuthError> {
         use crate::dpop::{confirmation, refused, Confirmation};
-        match (scheme, confirmation(claims.raw())) {
+        match (scheme, confirmation(claims.member("cnf"))) {
             (_, Confirmation::Unsupported) => Err(AuthError::UnsupportedConfirmation),
             (Scheme::Dpop, Confirmation::Jkt(jkt)) => {
                 self.check_proof(token, jkt, credentials).await
@@ -714,7 +715,7 @@ impl Authenticator {
     /// [`DpopRequest`](crate::DpopRequest) for those.
     pub async fn verify_token(&self, token: &str) -> Result<TokenClaims, AuthError> {
         let claims = self.verify(token, TokenKind::Caller).await?;
-        let refusal = match crate::dpop::confirmation(claims.raw()) {
+        let refusal = match crate::dpop::confirmation(claims.member("cnf")) {
             crate::dpop::Confirmation::None => return Ok(claims),
             crate::dpop::Confirmation::Jkt(_) => AuthError::DpopRequired,
             crate::dpop::Confirmation::Unsupported => AuthError::UnsupportedConfirmation,
@@ -781,7 +782,7 @@ impl Authenticator {
                             issued_at: claims.issued_at(),
                             key,
                             issuer,
-                            bytes: crate::cache::estimated_bytes(&claims),
+                            bytes: claims.weight(),
                             claims: claims.clone(),
                         },
                     );
@@ -839,9 +840,7 @@ impl Authenticator {
         if let Some(revocation) = &self.inner.revocation {
             let jti = entry
                 .claims
-                .raw()
-                .get("jti")
-                .and_then(Value::as_str)
+                .jti()
                 .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
             revocation
                 .check(jti)
@@ -964,7 +963,7 @@ impl Authenticator {
             (self.issuer_at(0), None)
         } else {
             let claims = parse_payload(jws)?;
-            let issuer = match claims.get("iss") {
+            let issuer = match claims.member("iss") {
                 None | Some(Value::Null) => {
                     return Err(AuthError::MissingClaim(Cow::Borrowed("iss")))
                 }
@@ -1028,7 +1027,7 @@ impl Authenticator {
         if let Some(revocation) = &self.inner.revocation {
             // `jti` is a required claim whenever revocation is configured.
             let jti = claims
-                .get("jti")
+                .member("jti")
                 .and_then(Value::as_str)
                 .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
             revocation.check(jti).await?;
@@ -1092,7 +1091,7 @@ impl Authenticator {
     /// Agent tokens and callers' tokens kept apart, where the configuration says how.
     fn check_kind(
         &self,
-        claims: &Map<String, Value>,
+        claims: &Payload,
         typ: Option<&str>,
         kind: TokenKind,
     ) -> Result<(), AuthError> {
@@ -1116,7 +1115,7 @@ impl Authenticator {
     fn check_claims(
         &self,
         config: &AuthConfig,
-        claims: &Map<String, Value>,
+        claims: &Payload,
         typ: Option<&str>,
         kind: TokenKind,
     ) -> Result<(), AuthError> {
@@ -1124,18 +1123,8 @@ impl Authenticator {
         let now = self.inner.clock.now_unix();
         let leeway = i64::try_from(config.leeway_seconds()).unwrap_or(i64::MAX);
         // Fractions round toward refusal: `exp` down, `nbf` and `iat` up.
-        // The registered claims, found in one pass over the members (no hashing per name).
-        let (mut exp, mut nbf, mut iat, mut iss, mut aud) = (None, None, None, None, None);
-        for (name, value) in claims {
-            match name.as_str() {
-                "exp" => exp = Some(value),
-                "nbf" => nbf = Some(value),
-                "iat" => iat = Some(value),
-                "iss" => iss = Some(value),
-                "aud" => aud = Some(value),
-                _ => {}
-            }
-        }
+        let [exp, nbf, iat, iss, aud] =
+            ["exp", "nbf", "iat", "iss", "aud"].map(|n| claims.member(n));
         let time = |value: Option<&Value>, rounding: Rounding| -> Result<Option<i64>, AuthError> {
             match value {
                 None | Some(Value::Null) => Ok(None),
@@ -1211,7 +1200,7 @@ impl Authenticator {
             let client = config
                 .client_id_claims()
                 .iter()
-                .find_map(|name| crate::strict_json::member(claims, name));
+                .find_map(|name| claims.member(name));
             match client {
                 None | Some(Value::Null) => return Err(AuthError::WrongClient),
                 Some(Value::String(id)) if config.client_ids().iter().any(|c| c == id) => {}
@@ -1219,7 +1208,7 @@ impl Authenticator {
             }
         }
         for (name, want) in config.required_claim_values() {
-            let holds = match crate::strict_json::member(claims, name) {
+            let holds = match claims.member(name) {
                 Some(Value::String(v)) => v == want,
                 Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(want)),
                 Some(Value::Bool(b)) => b.to_string() == *want,
@@ -1247,16 +1236,16 @@ impl Authenticator {
 }
 
 /// The payload of a compact JWS: a JSON object, strictly (no duplicate member names).
-fn parse_payload(jws: &CompactJws<'_>) -> Result<Map<String, Value>, AuthError> {
+fn parse_payload(jws: &CompactJws<'_>) -> Result<Payload, AuthError> {
     // On the heap: a zeroed stack buffer of a typical payload's size measured slower here
-    // (it is written on every call, in the middle of the signature check's working set).
-    let heap = crate::b64::decode_segment(jws.payload_b64)
+    // (it is written on every call, in the middle of the signature check's working set);
+    // the claims keep it.
+    let text = crate::b64::decode_segment(jws.payload_b64)
         .ok_or(AuthError::Malformed(Malformed::Base64))?;
-    let payload = heap.as_slice();
-    match crate::strict_json::object_without_duplicates(payload) {
-        Some(claims) => Ok(claims),
+    match Payload::parse(text) {
+        Ok(claims) => Ok(claims),
         // Tell a duplicate apart from other garbage, for the log.
-        None => match serde_json::from_slice::<Map<String, Value>>(payload) {
+        Err(text) => match serde_json::from_slice::<Map<String, Value>>(&text) {
             Ok(_) => Err(AuthError::Malformed(Malformed::DuplicateMember)),
             Err(_) => Err(AuthError::Malformed(Malformed::Payload)),
         },
@@ -1313,10 +1302,10 @@ fn key_now(
 }
 
 /// Every one of `names` present and not `null`.
-fn require_present(claims: &Map<String, Value>, names: &[String]) -> Result<(), AuthError> {
+fn require_present(claims: &Payload, names: &[String]) -> Result<(), AuthError> {
     match names
         .iter()
-        .find(|name| crate::strict_json::member(claims, name).is_none_or(Value::is_null))
+        .find(|name| claims.member(name).is_none_or(Value::is_null))
     {
         Some(name) => Err(AuthError::MissingClaim(Cow::Owned(name.clone()))),
         None => Ok(()),

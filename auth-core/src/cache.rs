@@ -50,34 +50,6 @@ impl Weighter<Box<str>, Entry> for Bytes {
     }
 }
 
-/// The memory a token's parsed claims take, estimated from their shape: every JSON value
-/// and map entry (about 96 bytes each with `preserve_order`), every string's bytes, and what
-/// the roles, groups and scopes resolved from a string can take (resolved on first use, so
-/// counted whether resolved yet or not). An array of 3,000 zeros weighs 3,000 values, not
-/// the 6 KB of its text.
-pub(crate) fn estimated_bytes(claims: &TokenClaims) -> u64 {
-    fn walk(value: &serde_json::Value) -> u64 {
-        use serde_json::Value;
-        96 + match value {
-            // The string, and what the roles, groups or scopes resolved from it can weigh
-            // (one entry per space-separated word), whether resolved yet or not.
-            Value::String(s) => {
-                let words = 1 + s.bytes().filter(|&b| b == b' ').count() as u64;
-                2 * s.len() as u64 + 48 * words
-            }
-            Value::Array(items) => items.iter().map(walk).sum(),
-            Value::Object(map) => map.iter().map(|(k, v)| k.len() as u64 + walk(v)).sum(),
-            _ => 0,
-        }
-    }
-    let raw: u64 = claims
-        .raw()
-        .iter()
-        .map(|(k, v)| k.len() as u64 + walk(v))
-        .sum();
-    512 + raw
-}
-
 /// The cache of one [`Authenticator`](crate::Authenticator).
 pub(crate) struct VerifiedCache {
     cache: Cache<Box<str>, Entry, Bytes>,

@@ -93,9 +93,17 @@ impl ClaimPath {
 
     /// The value at this path, if any.
     pub fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        self.lookup_with(|name| crate::strict_json::member(claims, name))
+    }
+
+    /// The value at this path, `top` giving each top-level claim.
+    pub(crate) fn lookup_with<'a>(
+        &self,
+        top: impl Fn(&str) -> Option<&'a Value>,
+    ) -> Option<&'a Value> {
         use crate::strict_json::member;
         if !self.quoted {
-            if let Some(v) = member(claims, &self.raw) {
+            if let Some(v) = top(&self.raw) {
                 return Some(v);
             }
             if self.segments.len() == 1 {
@@ -103,7 +111,7 @@ impl ClaimPath {
             }
         }
         let (first, rest) = self.segments.split_first()?;
-        let mut current = member(claims, first)?;
+        let mut current = top(first)?;
         for segment in rest {
             current = member(current.as_object()?, segment)?;
         }

@@ -2,6 +2,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::resolver::{Authorities, ClaimPathResolver, RoleResolver};
+use crate::strict_json::Payload;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -9,11 +10,15 @@ use std::sync::Arc;
 
 /// A verified token's claims: the well-known ones typed, every raw claim reachable, and the
 /// roles, groups and scopes resolved once. Cloning is cheap (one reference count).
+///
+/// A verified token's large members (a thousand roles) are checked when it is verified but
+/// built on first use, as are the roles, groups and scopes: a request that reads none of them
+/// never pays for them.
 #[derive(Clone)]
 pub struct TokenClaims(Arc<Inner>);
 
 struct Inner {
-    raw: Map<String, Value>,
+    claims: Claims,
     /// Roles, groups and scopes: given, or resolved on first use by `resolver` (a request
     /// that checks none of them never pays for them).
     authorities: std::sync::OnceLock<Authorities>,
@@ -25,6 +30,12 @@ struct Inner {
     token_type: Option<String>,
     /// The configured issuer whose settings and keys verified the token.
     verified_by: Option<Arc<str>>,
+}
+
+/// The claims themselves: a map given by the application, or a verified token's payload.
+enum Claims {
+    Map(Map<String, Value>),
+    Payload(Payload),
 }
 
 impl TokenClaims {
@@ -55,7 +66,7 @@ impl TokenClaims {
         token_type: Option<String>,
     ) -> Self {
         Self(Arc::new(Inner {
-            raw,
+            claims: Claims::Map(raw),
             authorities: std::sync::OnceLock::from(authorities),
             resolver: None,
             audiences: std::sync::OnceLock::new(),
@@ -68,14 +79,14 @@ impl TokenClaims {
 
     /// Verified claims whose authorities `resolver` reads on first use.
     pub(crate) fn build_lazy(
-        raw: Map<String, Value>,
+        payload: Payload,
         resolver: &Arc<dyn crate::resolver::RoleResolver>,
         key_id: Option<String>,
         algorithm: Option<Algorithm>,
         token_type: Option<String>,
     ) -> Self {
         Self(Arc::new(Inner {
-            raw,
+            claims: Claims::Payload(payload),
             authorities: std::sync::OnceLock::new(),
             resolver: Some(Arc::clone(resolver)),
             audiences: std::sync::OnceLock::new(),
@@ -88,7 +99,7 @@ impl TokenClaims {
 
     fn authorities(&self) -> &Authorities {
         self.0.authorities.get_or_init(|| match &self.0.resolver {
-            Some(resolver) => resolver.resolve(&self.0.raw),
+            Some(resolver) => resolver.resolve_claims(self),
             None => Authorities::default(),
         })
     }
@@ -108,12 +119,31 @@ impl TokenClaims {
         self.0.verified_by.as_deref()
     }
 
+    /// The top-level claim `name`, as sent.
+    pub(crate) fn member(&self, name: &str) -> Option<&Value> {
+        match &self.0.claims {
+            Claims::Map(map) => crate::strict_json::member(map, name),
+            Claims::Payload(payload) => payload.member(name),
+        }
+    }
+
+    /// What these claims can take in memory once every part of them is built (for the
+    /// verified-token cache's bound).
+    pub(crate) fn weight(&self) -> u64 {
+        match &self.0.claims {
+            Claims::Map(map) => map.iter().fold(512, |sum, (k, v)| {
+                sum + k.len() as u64 + crate::strict_json::weight_of(v)
+            }),
+            Claims::Payload(payload) => payload.weight(),
+        }
+    }
+
     fn str_claim(&self, name: &str) -> Option<&str> {
-        crate::strict_json::member(&self.0.raw, name).and_then(Value::as_str)
+        self.member(name).and_then(Value::as_str)
     }
 
     fn time_claim(&self, name: &str, rounding: Rounding) -> Option<i64> {
-        numeric_date(crate::strict_json::member(&self.0.raw, name)?, rounding)
+        numeric_date(self.member(name)?, rounding)
     }
 
     /// `sub`: the subject (user or client id).
@@ -131,7 +161,7 @@ impl TokenClaims {
     /// `cnf.jkt` (RFC 9449): the thumbprint of the key this token is bound to. A caller the
     /// gate admitted with it proved possession of that key on this request.
     pub fn dpop_thumbprint(&self) -> Option<&str> {
-        match crate::dpop::confirmation(self.raw()) {
+        match crate::dpop::confirmation(self.member("cnf")) {
             crate::dpop::Confirmation::Jkt(jkt) => Some(jkt),
             _ => None,
         }
@@ -152,17 +182,15 @@ impl TokenClaims {
     }
     /// `aud`, as a list.
     pub fn audiences(&self) -> &[String] {
-        self.0
-            .audiences
-            .get_or_init(|| match crate::strict_json::member(&self.0.raw, "aud") {
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                _ => Vec::new(),
-            })
+        self.0.audiences.get_or_init(|| match self.member("aud") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        })
     }
     /// `iat`, seconds since the epoch.
     pub fn issued_at(&self) -> Option<i64> {
@@ -224,11 +252,14 @@ impl TokenClaims {
     /// assert_eq!(claims.claim::<u32>("beta"), None);
     /// ```
     pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
-        T::deserialize(self.0.raw.get(name)?).ok()
+        T::deserialize(self.member(name)?).ok()
     }
     /// Every claim, as sent.
     pub fn raw(&self) -> &Map<String, Value> {
-        &self.0.raw
+        match &self.0.claims {
+            Claims::Map(map) => map,
+            Claims::Payload(payload) => payload.full(),
+        }
     }
     /// All claims as your own type: a struct with the claims your application reads.
     ///
@@ -252,7 +283,7 @@ impl TokenClaims {
     ///     .deserialize::<Profile>().unwrap_err().status(), 401);
     /// ```
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, crate::AuthError> {
-        T::deserialize(&Value::Object(self.0.raw.clone())).map_err(|e| {
+        T::deserialize(&Value::Object(self.raw().clone())).map_err(|e| {
             tracing::debug!(error = %e, "token claims do not fit the application's type");
             crate::AuthError::ClaimsRejected { forbidden: false }
         })

@@ -780,8 +780,9 @@ pub(crate) enum Confirmation<'c> {
     Unsupported,
 }
 
-pub(crate) fn confirmation(claims: &Map<String, Value>) -> Confirmation<'_> {
-    match claims.get("cnf") {
+/// What a token's `cnf` claim (given) binds it to.
+pub(crate) fn confirmation(cnf: Option<&Value>) -> Confirmation<'_> {
+    match cnf {
         None => Confirmation::None,
         Some(Value::Object(cnf)) if cnf.len() == 1 => match cnf.get("jkt") {
             Some(Value::String(jkt)) if !jkt.is_empty() => Confirmation::Jkt(jkt),

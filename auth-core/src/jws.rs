@@ -437,10 +437,10 @@ impl<'de> serde::de::Visitor<'de> for HeaderVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
         use serde::de::Error;
-        let mut seen: Vec<crate::strict_json::Name<'de>> = Vec::with_capacity(8);
+        let mut seen = crate::strict_json::Seen::new();
         let (mut alg, mut kid, mut typ, mut has_crit) = (None, None, None, false);
         while let Some(name) = map.next_key::<crate::strict_json::Name<'de>>()? {
-            if seen.contains(&name) {
+            if !seen.insert(&name) {
                 return Err(A::Error::custom("duplicate member name"));
             }
             match &*name {
@@ -459,7 +459,6 @@ impl<'de> serde::de::Visitor<'de> for HeaderVisitor {
                     map.next_value::<crate::strict_json::Strict>()?;
                 }
             }
-            seen.push(name);
         }
         Ok(RawHeader {
             alg: alg.ok_or_else(|| A::Error::missing_field("alg"))?,

@@ -52,6 +52,13 @@ impl Authorities {
 pub trait RoleResolver: Send + Sync + 'static {
     /// The caller's authorities.
     fn resolve(&self, claims: &Map<String, Value>) -> Authorities;
+
+    /// The caller's authorities, from a verified token's claims. The default gives
+    /// [`resolve`](Self::resolve) every claim ([`TokenClaims::raw`](crate::TokenClaims::raw));
+    /// [`ClaimPathResolver`] reads only the claims its paths name.
+    fn resolve_claims(&self, claims: &crate::TokenClaims) -> Authorities {
+        self.resolve(claims.raw())
+    }
 }
 
 /// The default resolver: roles, groups and scopes from configurable claim paths.
@@ -104,20 +111,36 @@ impl Default for ClaimPathResolver {
 
 impl RoleResolver for ClaimPathResolver {
     fn resolve(&self, claims: &Map<String, Value>) -> Authorities {
+        let top = |name: &str| crate::strict_json::member(claims, name);
         Authorities {
-            roles: collect(&self.roles, claims, false),
-            groups: collect(&self.groups, claims, false),
-            scopes: collect(&self.scopes, claims, true),
+            roles: collect(&self.roles, top, false),
+            groups: collect(&self.groups, top, false),
+            scopes: collect(&self.scopes, top, true),
+        }
+    }
+
+    fn resolve_claims(&self, claims: &crate::TokenClaims) -> Authorities {
+        // Only the claims the paths name: the others are never built.
+        let top = |name: &str| claims.member(name);
+        Authorities {
+            roles: collect(&self.roles, top, false),
+            groups: collect(&self.groups, top, false),
+            scopes: collect(&self.scopes, top, true),
         }
     }
 }
 
-fn collect(paths: &[ClaimPath], claims: &Map<String, Value>, split_strings: bool) -> Vec<String> {
+/// The strings at `paths`, deduplicated; `top` gives a top-level claim.
+fn collect<'a>(
+    paths: &[ClaimPath],
+    top: impl Fn(&str) -> Option<&'a Value> + Copy,
+    split_strings: bool,
+) -> Vec<String> {
     // Deduplicated with a set: a token with thousands of roles costs linear time, not
     // quadratic.
     let mut found: Vec<&str> = Vec::new();
     for path in paths {
-        match path.lookup(claims) {
+        match path.lookup_with(top) {
             Some(Value::Array(items)) => found.extend(items.iter().filter_map(Value::as_str)),
             Some(Value::String(s)) if split_strings => found.extend(s.split_whitespace()),
             Some(Value::String(s)) => found.push(s.trim()),

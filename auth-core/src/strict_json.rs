@@ -1,10 +1,17 @@
 //! JSON for token payloads, parsed strictly: a member name that appears twice in one object
 //! (at any depth) is an error, never "last one wins". A proxy or another service that reads
 //! the first value would otherwise see a different token than we do.
+//!
+//! A verified token's payload is read in one pass ([`Payload`]): every byte is checked, but
+//! only the small top-level members (the registered claims, a handful of strings) are built
+//! as values; a large one (a thousand roles) is validated and built on first use, so a
+//! request that never reads it never pays for it.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// The member `name` of `map`. A token's claim set is small: a scan with `memcmp` beats hashing
 /// the name (SipHash, with `preserve_order`) until objects grow past a few dozen members.
@@ -18,32 +25,208 @@ pub(crate) fn member<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a 
 
 /// A JSON object whose members are all unique, recursively.
 pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Value>> {
-    // As `serde_json::from_slice`, with room for a typical claim set in the top-level object
-    // at once (no regrowth and rehash on the way); nested objects start empty, so that a
-    // token of many tiny objects cannot make each one cost a claim set's room.
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = de.deserialize_any(StrictVisitor { capacity: 12 }).ok()?;
+    let mut ctx = Ctx::unbounded();
+    let value = Walk {
+        ctx: &mut ctx,
+        build: true,
+    }
+    .deserialize(&mut de)
+    .ok()?;
     de.end().ok()?;
     match value {
-        Value::Object(map) => Some(map),
+        Some(Value::Object(map)) => Some(map),
         _ => None,
     }
 }
 
-/// Any JSON value, read strictly (see the module's documentation).
-pub(crate) struct Strict(pub(crate) Value);
+/// Values a top-level member may hold and still be built during the pass (the member, its
+/// elements and theirs): `aud`, `cnf`, a few roles. A larger one is validated only.
+const EAGER_VALUES: usize = 32;
+
+/// A token's payload, read strictly in one pass: its text, its top-level members (built, or
+/// `None` when too large to build before anyone asks), and what the whole tree would weigh.
+pub(crate) struct Payload {
+    text: Vec<u8>,
+    members: Vec<(String, Option<Value>)>,
+    weight: u64,
+    full: OnceLock<Map<String, Value>>,
+}
+
+impl Payload {
+    /// `text` when it is a JSON object without duplicate member names at any depth (else
+    /// `text` back).
+    pub(crate) fn parse(text: Vec<u8>) -> Result<Self, Vec<u8>> {
+        let mut de = serde_json::Deserializer::from_slice(&text);
+        let mut ctx = Ctx::unbounded();
+        let Ok(members) = de.deserialize_map(TopLevel { ctx: &mut ctx }) else {
+            return Err(text);
+        };
+        if de.end().is_err() {
+            return Err(text);
+        }
+        Ok(Self {
+            weight: ctx.weight,
+            text,
+            members,
+            full: OnceLock::new(),
+        })
+    }
+
+    /// The top-level member `name` (built now if it was too large to build in the pass).
+    pub(crate) fn member(&self, name: &str) -> Option<&Value> {
+        match self.members.iter().find(|(k, _)| k == name)? {
+            (_, Some(value)) => Some(value),
+            (_, None) => member(self.full(), name),
+        }
+    }
+
+    /// Every member, as a map (built on first use).
+    pub(crate) fn full(&self) -> &Map<String, Value> {
+        self.full.get_or_init(|| {
+            // The text was read strictly once already: it cannot fail now.
+            object_without_duplicates(&self.text).unwrap_or_default()
+        })
+    }
+
+    /// What these claims can take in memory once every part of them is built: the text, the
+    /// tree ([`weight_of`]'s measure) and the authorities resolved from it.
+    pub(crate) fn weight(&self) -> u64 {
+        (self.text.len() as u64).saturating_add(self.weight)
+    }
+}
+
+/// The memory a built JSON member takes, estimated from its shape: every value and map entry
+/// (about 96 bytes each with `preserve_order`), every string's bytes, and what the roles,
+/// groups and scopes resolved from a string can take (one entry per space-separated word,
+/// resolved on first use, so counted whether resolved yet or not). An array of 3,000 zeros
+/// weighs 3,000 values, not the 6 KB of its text.
+pub(crate) fn weight_of(value: &Value) -> u64 {
+    VALUE_BYTES
+        + match value {
+            Value::String(s) => string_weight(s),
+            Value::Array(items) => items.iter().map(weight_of).sum(),
+            Value::Object(map) => map.iter().map(|(k, v)| k.len() as u64 + weight_of(v)).sum(),
+            _ => 0,
+        }
+}
+
+/// A JSON value or map entry, built (see [`weight_of`]).
+const VALUE_BYTES: u64 = 96;
+
+fn string_weight(s: &str) -> u64 {
+    let words = 1 + s.bytes().filter(|&b| b == b' ').count() as u64;
+    2 * s.len() as u64 + 48 * words
+}
+
+/// What one pass keeps track of.
+struct Ctx {
+    /// [`weight_of`] of everything read so far.
+    weight: u64,
+    /// Values that may still be built in the member being read.
+    budget: usize,
+}
+
+impl Ctx {
+    fn unbounded() -> Self {
+        Self {
+            weight: 0,
+            budget: usize::MAX,
+        }
+    }
+
+    /// Whether the value about to be read is built: asked and within the budget.
+    fn take(&mut self, build: bool) -> bool {
+        if build && self.budget > 0 {
+            self.budget -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The names of one object so far: a scan while few, a set beyond (an object of thousands of
+/// names costs linear time, not quadratic).
+pub(crate) struct Seen<'de> {
+    few: Vec<Name<'de>>,
+    many: Option<HashSet<Name<'de>>>,
+}
+
+impl<'de> Seen<'de> {
+    pub(crate) fn new() -> Self {
+        Self {
+            few: Vec::new(),
+            many: None,
+        }
+    }
+
+    /// Records `name`; `false` when it was there already.
+    pub(crate) fn insert(&mut self, name: &Name<'de>) -> bool {
+        if let Some(many) = &mut self.many {
+            return many.insert(name.clone());
+        }
+        if self.few.contains(name) {
+            return false;
+        }
+        self.few.push(name.clone());
+        if self.few.len() > 16 {
+            self.many = Some(self.few.drain(..).collect());
+        }
+        true
+    }
+}
+
+/// The top-level object of a payload, member by member.
+struct TopLevel<'c> {
+    ctx: &'c mut Ctx,
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Vec<(String, Option<Value>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object without duplicate member names")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(12);
+        let mut seen = Seen::new();
+        self.ctx.weight += 512;
+        while let Some(name) = access.next_key::<Name<'de>>()? {
+            if !seen.insert(&name) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            self.ctx.weight += name.len() as u64;
+            self.ctx.budget = EAGER_VALUES;
+            let value = access.next_value_seed(Walk {
+                ctx: self.ctx,
+                build: true,
+            })?;
+            members.push((name.0.into_owned(), value));
+        }
+        Ok(members)
+    }
+}
+
+/// Any JSON value, checked strictly (see the module's documentation) and not kept.
+pub(crate) struct Strict;
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_any(StrictVisitor { capacity: 0 })
-            .map(Strict)
+        let mut ctx = Ctx::unbounded();
+        Walk {
+            ctx: &mut ctx,
+            build: false,
+        }
+        .deserialize(deserializer)?;
+        Ok(Strict)
     }
 }
 
 /// A member name, borrowed from the input where it has no escapes. Two names are equal when
 /// their unescaped text is.
-#[derive(PartialEq, Eq)]
+#[derive(PartialEq, Eq, Hash, Clone)]
 pub(crate) struct Name<'de>(std::borrow::Cow<'de, str>);
 
 impl std::ops::Deref for Name<'_> {
@@ -75,61 +258,105 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
-struct StrictVisitor {
-    /// The room an object starts with.
-    capacity: usize,
+/// One value, read strictly: built when `build` asks and the budget allows (`None` otherwise:
+/// it was only validated and weighed).
+struct Walk<'c> {
+    ctx: &'c mut Ctx,
+    build: bool,
 }
 
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Walk<'_> {
+    /// A scalar: weighed, and built if asked.
+    fn scalar(self, extra: u64, value: impl FnOnce() -> Value) -> Option<Value> {
+        self.ctx.weight += VALUE_BYTES + extra;
+        self.ctx.take(self.build).then(value)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("JSON without duplicate member names")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(self.scalar(0, || Value::Bool(v)))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(self.scalar(0, || Value::from(v)))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(self.scalar(0, || Value::from(v)))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(self.scalar(0, || {
+            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+        }))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.scalar(string_weight(v), || Value::String(v.to_owned())))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(self.scalar(string_weight(&v), || Value::String(v)))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(self.scalar(0, || Value::Null))
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(self.scalar(0, || Value::Null))
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Strict::deserialize(d).map(|s| s.0)
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(Strict(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::with_capacity(self.capacity);
-        while let Some(name) = access.next_key::<String>()? {
-            let Strict(value) = access.next_value()?;
-            if map.insert(name, value).is_some() {
-                return Err(de::Error::custom("duplicate member name"));
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.ctx.weight += VALUE_BYTES;
+        let mut building = self.ctx.take(self.build);
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Walk {
+            ctx: self.ctx,
+            build: building,
+        })? {
+            match item {
+                Some(item) => items.push(item),
+                // Too large to build after all: validated from here on, built on first use.
+                None if building => (building, items) = (false, Vec::new()),
+                None => {}
             }
         }
-        Ok(Value::Object(map))
+        Ok(building.then_some(Value::Array(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        self.ctx.weight += VALUE_BYTES;
+        let mut building = self.ctx.take(self.build);
+        let mut map = Map::new();
+        let mut seen = Seen::new();
+        while let Some(name) = access.next_key::<Name<'de>>()? {
+            if !seen.insert(&name) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            self.ctx.weight += name.len() as u64;
+            let value = access.next_value_seed(Walk {
+                ctx: self.ctx,
+                build: building,
+            })?;
+            match value {
+                Some(value) => {
+                    map.insert(name.0.into_owned(), value);
+                }
+                None if building => (building, map) = (false, Map::new()),
+                None => {}
+            }
+        }
+        Ok(building.then_some(Value::Object(map)))
     }
 }
 
@@ -144,6 +371,87 @@ mod tests {
         assert!(parse(br#"{"x":[{"k":1,"k":1}]}"#).is_none());
         // Escaped spellings of the same name are the same name.
         assert!(parse(br#"{"sub":"a","\u0073ub":"b"}"#).is_none());
+    }
+
+    /// A large member (too large to build in the pass) holding `inner` at its end.
+    fn large_with(inner: &str) -> String {
+        let filler: Vec<String> = (0..super::EAGER_VALUES + 8)
+            .map(|i| i.to_string())
+            .collect();
+        format!(
+            r#"{{"sub":"u","big":[{},{inner}],"exp":1}}"#,
+            filler.join(",")
+        )
+    }
+
+    #[test]
+    fn large_members_are_read_as_strictly_as_small_ones() {
+        use super::Payload;
+        let parse = |text: &str| Payload::parse(text.as_bytes().to_vec()).ok();
+        for inner in [
+            r#"{"k":1,"k":2}"#,
+            r#"{"sub":"a","\u0073ub":"b"}"#,
+            r#"[{"x":{"r":[],"r":[]}}]"#,
+            "tru",
+            r#""\ud800""#,
+        ] {
+            assert!(parse(&large_with(inner)).is_none(), "{inner}");
+        }
+        // A duplicate among many names (beyond the scan, in the set) is caught too.
+        let names: Vec<String> = (0..40).map(|i| format!(r#""n{i}":{i}"#)).collect();
+        let many = format!(r#"{{"o":{{{}}},"z":1}}"#, names.join(","));
+        assert!(parse(&many).is_some());
+        let twice = many.replace(r#""n39":39"#, r#""n3":39"#);
+        assert!(parse(&twice).is_none());
+        let top = format!(r#"{{{},"n0":1}}"#, names.join(","));
+        assert!(parse(&top).is_none());
+        // Every one of these fails as a whole-map parse would, and nothing else does.
+        assert!(parse(&large_with(r#"{"k":1}"#)).is_some());
+    }
+
+    #[test]
+    fn large_members_are_built_on_first_use_and_equal_a_full_parse() {
+        use super::Payload;
+        let text = large_with(r#"{"k":[1,2,{"deep":"\u00e9"}]}"#);
+        let payload = Payload::parse(text.clone().into_bytes()).expect("valid");
+        let plain: serde_json::Value = serde_json::from_str(&text).expect("valid");
+        // Small members were built in the pass; the large one is built when asked for.
+        assert!(payload
+            .members
+            .iter()
+            .any(|(k, v)| k == "sub" && v.is_some()));
+        assert!(payload
+            .members
+            .iter()
+            .any(|(k, v)| k == "big" && v.is_none()));
+        assert!(payload.full.get().is_none());
+        assert_eq!(payload.member("sub"), plain.get("sub"));
+        assert_eq!(payload.member("exp"), plain.get("exp"));
+        assert!(
+            payload.full.get().is_none(),
+            "small members need no full parse"
+        );
+        assert_eq!(payload.member("big"), plain.get("big"));
+        assert_eq!(payload.member("absent"), None);
+        assert_eq!(Some(payload.full()), plain.as_object());
+    }
+
+    #[test]
+    fn the_weight_of_a_payload_is_that_of_its_full_tree() {
+        use super::{weight_of, Payload};
+        for text in [
+            large_with(r#"{"k":"a b c"}"#),
+            r#"{"scope":"read write","roles":["a"],"n":null,"x":{"y":[true,1.5]}}"#.to_owned(),
+            "{}".to_owned(),
+        ] {
+            let payload = Payload::parse(text.clone().into_bytes()).expect("valid");
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).expect("valid");
+            let tree = map
+                .iter()
+                .fold(512, |sum, (k, v)| sum + k.len() as u64 + weight_of(v));
+            assert_eq!(payload.weight(), text.len() as u64 + tree, "{text}");
+        }
     }
 
     #[test]

@@ -52,6 +52,11 @@ async fn duplicate_claim_names_are_refused_at_any_depth() {
         r#","roles":["user"],"roles":["admin"]"#,
         r#","realm_access":{"roles":["user"],"roles":["admin"]}"#,
         r#","\u0073ub":"admin""#,
+        // In a member too large to be built while the token is verified (read on first use,
+        // checked all the same): a duplicate at its end, deep inside, or escaped.
+        &format!(r#","roles":[{LONG},{{"k":1,"k":2}}]"#),
+        &format!(r#","realm_access":{{"roles":[{LONG}],"roles":["admin"]}}"#),
+        &format!(r#","x":[{LONG},[{{"a":{{"\u0062":1,"b":2}}}}]]"#),
     ] {
         let token = signed_raw(&RSA, &rs_header(), &payload(extra));
         assert_eq!(
@@ -60,6 +65,58 @@ async fn duplicate_claim_names_are_refused_at_any_depth() {
             "{extra}"
         );
     }
+}
+
+/// Forty roles: more than a member may hold and still be built while its token is verified.
+const LONG: &str = r#""r0","r1","r2","r3","r4","r5","r6","r7","r8","r9","r10","r11","r12","r13","r14","r15","r16","r17","r18","r19","r20","r21","r22","r23","r24","r25","r26","r27","r28","r29","r30","r31","r32","r33","r34","r35","r36","r37","r38","r39""#;
+
+#[tokio::test]
+async fn large_claims_are_checked_in_full_and_read_when_asked_for() {
+    // A large `aud`: every element checked, ours found at its end.
+    let auds = format!(r#"[{LONG},"{AUD}"]"#);
+    let t = signed_raw(
+        &RSA,
+        &rs_header(),
+        &payload("").replace(&format!(r#""{AUD}""#), &auds),
+    );
+    let claims = verify(&t).await.expect("our audience is in the list");
+    assert_eq!(claims.audiences().len(), 41);
+    for (list, want) in [
+        (format!("[{LONG}]"), AuthError::WrongAudience),
+        (
+            format!(r#"[{LONG},"{AUD}",7]"#),
+            AuthError::Malformed(Malformed::ClaimType),
+        ),
+    ] {
+        let t = signed_raw(
+            &RSA,
+            &rs_header(),
+            &payload("").replace(&format!(r#""{AUD}""#), &list),
+        );
+        assert_eq!(verify(&t).await.unwrap_err(), want, "{list}");
+    }
+    // Large roles: resolved, and every claim as sent.
+    let t = signed_raw(
+        &RSA,
+        &rs_header(),
+        &payload(&format!(r#","roles":[{LONG}],"email":"e@x""#)),
+    );
+    let claims = verify(&t).await.expect("valid");
+    assert!(claims.has_role("r39") && !claims.has_role("r40"));
+    assert_eq!(claims.roles().len(), 40);
+    assert_eq!(claims.email(), Some("e@x"));
+    assert_eq!(claims.raw()["roles"].as_array().map(Vec::len), Some(40));
+    assert_eq!(
+        claims.claim::<Vec<String>>("roles").map(|r| r.len()),
+        Some(40)
+    );
+    // A large `cnf` is no key binding portcullis can check.
+    let cnf = format!(r#","cnf":{{"jkt":"x","other":[{LONG}]}}"#);
+    let t = signed_raw(&RSA, &rs_header(), &payload(&cnf));
+    assert_eq!(
+        verify(&t).await.unwrap_err(),
+        AuthError::UnsupportedConfirmation
+    );
 }
 
 #[tokio::test]
