@@ -212,22 +212,71 @@ fn cache(c: &mut Criterion) {
     group.finish();
 }
 
-/// Tokens with 1, 100 and 1000 roles (EdDSA, no cache): the cost should stay flat.
+/// Tokens with 1, 100 and 1000 roles (EdDSA, no cache), each beside the floor of its own
+/// signature check (which grows with the token's bytes): portcullis's overhead should not
+/// grow faster. "+ role check" also resolves the roles (a route that requires one).
 fn roles(c: &mut Criterion) {
     let fx = Fixture::new();
     let auth = fx.authenticator(0);
     let ed = &fx.keys[2];
+    let set = KeySet::from_jwks(&fx.jwks).expect("jwks");
+    let KeyLookup::Found(verifying) = set.find(Some(ed.kid()), ed.algorithm()) else {
+        panic!("key")
+    };
     let mut group = c.benchmark_group("roles");
     for n in [1usize, 100, 1000] {
         let roles: Vec<String> = (0..n).map(|i| format!("role-{i}")).collect();
         let token = fx.token(ed).claim("roles", serde_json::json!(roles)).sign();
-        group.bench_with_input(BenchmarkId::from_parameter(n), &token, |b, token| {
+        let (input, sig) = token.rsplit_once('.').expect("jws");
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .expect("b64");
+        group.bench_with_input(BenchmarkId::new("floor", n), &token, |b, _| {
+            b.iter(|| {
+                assert!(verifying.verify(
+                    ed.algorithm(),
+                    black_box(input.as_bytes()),
+                    black_box(&sig)
+                ));
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("portcullis", n), &token, |b, token| {
             b.iter(|| {
                 fx.runtime.block_on(async {
                     black_box(auth.verify_token(black_box(token)).await.expect("valid"))
                 })
             });
         });
+        group.bench_with_input(
+            BenchmarkId::new("portcullis + role check", n),
+            &token,
+            |b, token| {
+                b.iter(|| {
+                    fx.runtime.block_on(async {
+                        let claims = auth.verify_token(black_box(token)).await.expect("valid");
+                        assert!(claims.has_role("role-0"));
+                    })
+                });
+            },
+        );
+        if let Some((decoding, validation)) = common::jsonwebtoken_setup(ed, ISSUER) {
+            group.bench_with_input(
+                BenchmarkId::new("jsonwebtoken 11", n),
+                &token,
+                |b, token| {
+                    b.iter(|| {
+                        black_box(
+                            jsonwebtoken::decode::<serde_json::Value>(
+                                black_box(token),
+                                &decoding,
+                                &validation,
+                            )
+                            .expect("valid"),
+                        )
+                    });
+                },
+            );
+        }
     }
     group.finish();
 }
