@@ -492,7 +492,8 @@ impl Authenticator {
         if credentials.agent_authorization == AuthorizationHeader::Absent {
             return Ok(caller);
         }
-        Ok(match self.agent_of(credentials).await {
+        // Boxed, as the proof check: what few requests need stays out of every future.
+        Ok(match Box::pin(self.agent_of(credentials)).await {
             Ok(agent) => Caller::new(caller.user, Some(agent)).with_source(source),
             Err(e) => caller.with_agent_error(e),
         })
@@ -629,7 +630,7 @@ impl Authenticator {
         match (scheme, confirmation(claims.member("cnf"))) {
             (_, Confirmation::Unsupported) => Err(AuthError::UnsupportedConfirmation),
             (Scheme::Dpop, Confirmation::Jkt(jkt)) => {
-                self.check_proof(token, jkt, credentials).await
+                Box::pin(self.check_proof(token, jkt, credentials)).await
             }
             (Scheme::Dpop, Confirmation::None) => Err(refused(DpopProblem::NotBound)),
             (Scheme::Bearer, Confirmation::Jkt(_)) => Err(AuthError::DpopRequired),
@@ -750,6 +751,17 @@ impl Authenticator {
                 return Ok(claims);
             }
         }
+        // On the heap: the full check's state (about a kilobyte) would otherwise be part of
+        // every caller's future, and be copied on every request, cache hits included.
+        Box::pin(self.verify_uncached(token, kind)).await
+    }
+
+    /// [`verify_in_span`](Self::verify_in_span) once the cache has missed.
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<TokenClaims, AuthError> {
         // A token that is not `token68` never verifies (base64url is stricter); it is told
         // apart only on the way out, so that the check costs nothing on the success path.
         let not_token68 = |e: AuthError| {

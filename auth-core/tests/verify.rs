@@ -614,3 +614,26 @@ async fn interoperates_with_jsonwebtoken() {
         Some("from-jsonwebtoken")
     );
 }
+
+#[tokio::test]
+async fn a_cache_hit_does_not_carry_the_full_checks_state() {
+    // The full check runs boxed: a caller's future (copied on every request, cache hits
+    // included) stays small. Measured with the `remote` feature (revocation) compiled in.
+    let (auth, _) = default_auth();
+    let verify = auth.verify_token("x");
+    assert!(
+        std::mem::size_of_val(&verify) <= 640,
+        "{}",
+        std::mem::size_of_val(&verify)
+    );
+    drop(verify);
+    let request = auth.authenticate_request(portcullis_core::RequestCredentials::new(
+        portcullis_core::AuthorizationHeader::Absent,
+        portcullis_core::AuthorizationHeader::Absent,
+    ));
+    assert!(
+        std::mem::size_of_val(&request) <= 1024,
+        "{}",
+        std::mem::size_of_val(&request)
+    );
+}

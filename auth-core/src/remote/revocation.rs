@@ -91,7 +91,8 @@ impl RevocationList {
         if inner.last_attempt.load(Ordering::Acquire) == NEVER {
             let _guard = inner.fetch_lock.lock().await;
             if inner.last_attempt.load(Ordering::Acquire) == NEVER {
-                let _ = inner.poll_locked().await; // logged inside
+                // Boxed: the fetch's state (once per process) stays out of every check's future.
+                let _ = Box::pin(inner.poll_locked()).await; // logged inside
             }
         } else if inner
             .clock
