@@ -5,7 +5,11 @@
 //! medians are printed, with the ratios that `BENCHMARKS.md` quotes.
 //!
 //! `cargo run --release -p portcullis-examples --bin loadbench -- [--seconds 3] [--rounds 5]
-//! [--connections 16]`
+//! [--connections 16] [--pico PYTHON]`
+//!
+//! With `--pico`, the tutorial's original (Python, pico-client-auth 0.7.1 on FastAPI and
+//! uvicorn, one worker, on the servers' core) is driven too, against a JWKS served here:
+//! `examples/bench/pico/setup.sh` makes the interpreter (`target/pico-venv/bin/python`).
 //!
 //! The generator is written here rather than taken from `oha` or `wrk` so that the command
 //! needs nothing installed and every target is driven by exactly the same client code.
@@ -20,6 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ISSUER: &str = "https://issuer.loadbench";
 const AUDIENCE: &str = "api";
+/// The name of the Python target.
+const PICO: &str = "python pico-client-auth";
 
 /// Load test of the Protected API in each framework, with and without portcullis.
 #[derive(Parser)]
@@ -37,14 +43,18 @@ struct Args {
     /// Only the targets whose name contains this (e.g. `axum`), for profiling one of them.
     #[arg(long)]
     only: Option<String>,
+    /// Also drive the tutorial's application on Python pico-client-auth 0.7.1, run by this
+    /// interpreter (`examples/bench/pico/setup.sh` makes one: `target/pico-venv/bin/python`).
+    #[arg(long)]
+    pico: Option<std::path::PathBuf>,
 }
 
 /// One server under test.
 struct Target {
     name: &'static str,
     addr: SocketAddr,
-    /// The server's own threads (Linux thread ids), whose CPU time is its cost.
-    threads: Vec<u32>,
+    /// The server's own threads (their Linux `schedstat` files), whose CPU time is its cost.
+    threads: Vec<String>,
 }
 
 impl Target {
@@ -57,6 +67,7 @@ impl Target {
         let threads = cpu::threads()
             .into_iter()
             .filter(|t| !before.contains(t))
+            .map(|t| format!("/proc/self/task/{t}/schedstat"))
             .collect();
         Self {
             name,
@@ -97,10 +108,16 @@ fn main() {
         .claim("email", serde_json::json!("user@example.com"))
         .claim("org_id", serde_json::json!("org-1"))
         .roles(&["admin"])
+        // pico-client-auth's default resolver reads this one claim.
+        .claim("role", serde_json::json!("admin"))
         .lifetime(24 * 3600)
         .sign();
 
-    let targets = vec![
+    let pico = args
+        .pico
+        .as_deref()
+        .map(|python| pico::start(python, &jwks));
+    let mut targets = vec![
         Target::start("axum, no auth", servers::axum_baseline),
         Target::start("axum + portcullis, cache", || {
             servers::axum(authenticator(true))
@@ -117,6 +134,13 @@ fn main() {
             servers::warp(authenticator(true))
         }),
     ];
+    if let Some(pico) = &pico {
+        targets.push(Target {
+            name: PICO,
+            addr: pico.addr,
+            threads: pico.threads.clone(),
+        });
+    }
 
     // The generator on its own core, as `wrk` would be on another CPU.
     pin(servers::SERVER_CORE + 1);
@@ -190,6 +214,16 @@ fn main() {
             rps(with) / rps(without),
             cpu(without) / cpu(with)
         );
+    }
+    if pico.is_some() {
+        for with in ["axum + portcullis, no cache", "axum + portcullis, cache"] {
+            println!(
+                "  {with:<30} / {:<16} {:>6.2} {:>8.2}",
+                "python pico",
+                rps(with) / rps(PICO),
+                cpu(PICO) / cpu(with)
+            );
+        }
     }
     let adapters = [
         rps("axum + portcullis, cache"),
@@ -341,12 +375,25 @@ mod cpu {
             .unwrap_or_default()
     }
 
+    /// The `schedstat` files of every thread of process `pid`.
+    pub(super) fn process_threads(pid: u32) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|dir| {
+                dir.filter_map(|e| {
+                    let tid = e.ok()?.file_name().to_str()?.to_owned();
+                    Some(format!("/proc/{pid}/task/{tid}/schedstat"))
+                })
+                .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The CPU time the threads have run, in nanoseconds (`schedstat`'s first field).
-    pub(super) fn time_ns(threads: &[u32]) -> u64 {
+    pub(super) fn time_ns(threads: &[String]) -> u64 {
         threads
             .iter()
             .filter_map(|t| {
-                std::fs::read_to_string(format!("/proc/self/task/{t}/schedstat"))
+                std::fs::read_to_string(t)
                     .ok()?
                     .split_whitespace()
                     .next()?
@@ -422,6 +469,15 @@ mod servers {
                     get(|| async { Json(services::editor_drafts()) }),
                 )
                 .route("/api/health", get(|| async { Json(services::health()) }));
+            let _ = axum::serve(listener, app).await;
+        })
+    }
+
+    /// A key set served at `GET /jwks` (for the Python target).
+    pub(super) fn jwks(jwks: String) -> SocketAddr {
+        on_tokio_thread(move |listener| async move {
+            let body: serde_json::Value = serde_json::from_str(&jwks).expect("jwks");
+            let app = axum::Router::new().route("/jwks", get(move || async move { Json(body) }));
             let _ = axum::serve(listener, app).await;
         })
     }
@@ -507,5 +563,103 @@ mod servers {
                 .service(gate.protected().configure(apps::actix::protected(&gate)))
                 .default_service(gate.default_service(HttpResponse::NotFound));
         })
+    }
+}
+
+/// The tutorial's original, in Python: pico-client-auth 0.7.1 on FastAPI and uvicorn.
+mod pico {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// The running application; stopped when dropped.
+    pub(super) struct Pico {
+        pub(super) addr: SocketAddr,
+        pub(super) threads: Vec<String>,
+        child: Child,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Pico {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// Serves `jwks` on loopback and starts the application (one uvicorn worker, on the
+    /// servers' core) against it; returns once it answers.
+    pub(super) fn start(python: &Path, jwks: &str) -> Pico {
+        let jwks_addr = super::servers::jwks(jwks.to_owned());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("loadbench-pico-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        std::fs::write(
+            dir.join("application.yaml"),
+            format!(
+                "fastapi:\n  title: Protected API\n  version: 1.0.0\nauth_client:\n  \
+                 issuer: {}\n  audience: {}\n  jwks_endpoint: http://{jwks_addr}/jwks\n",
+                super::ISSUER,
+                super::AUDIENCE
+            ),
+        )
+        .expect("application.yaml");
+        let main = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/pico/main.py");
+        let (python, config) = (python.to_owned(), dir.clone());
+        // Spawned from a thread pinned to the servers' core: the process inherits it.
+        let child = std::thread::spawn(move || {
+            super::pin(super::servers::SERVER_CORE);
+            Command::new(python)
+                .arg(main)
+                .arg(port.to_string())
+                .arg(config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+        })
+        .join()
+        .expect("spawning thread")
+        .unwrap_or_else(|e| panic!("--pico: cannot run the interpreter: {e}"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut pico = Pico {
+            addr,
+            threads: Vec::new(),
+            child,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !answers(addr) {
+            if let Ok(Some(status)) = pico.child.try_wait() {
+                panic!("--pico: the Python application exited ({status}); run examples/bench/pico/setup.sh");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "--pico: the Python application did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        pico.threads = super::cpu::process_threads(pico.child.id());
+        pico
+    }
+
+    /// Whether `GET /api/health` answers 200.
+    fn answers(addr: SocketAddr) -> bool {
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let request =
+            format!("GET /api/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
     }
 }
