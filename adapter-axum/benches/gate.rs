@@ -1,6 +1,6 @@
 //! What the gate adds to a request, in process (no sockets, so none of a load test's noise):
-//! the same route without auth, and behind the gate with a cached token, in one criterion
-//! group.
+//! the same route without auth, and behind the gate with a cached token and without the
+//! cache, in one criterion group.
 //!
 //! `cargo bench -p portcullis-axum --bench gate`
 
@@ -31,10 +31,18 @@ fn gate(c: &mut Criterion) {
         .audience("api")
         .build()
         .expect("config");
-    let authenticator = Authenticator::builder(config)
-        .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[&key])).expect("jwks"))
+    let authenticator = |config: AuthConfig| {
+        Authenticator::builder(config)
+            .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[&key])).expect("jwks"))
+            .build()
+            .expect("authenticator")
+    };
+    let uncached = AuthConfig::builder()
+        .issuer(ISSUER)
+        .audience("api")
+        .cache_max_entries(0)
         .build()
-        .expect("authenticator");
+        .expect("config");
     let token = TokenBuilder::new(&key)
         .issuer(ISSUER)
         .audience("api")
@@ -46,18 +54,22 @@ fn gate(c: &mut Criterion) {
         .sign();
     let bearer = format!("Bearer {token}");
     let baseline = Router::new().route("/api/me", get(|| async { Json(profile()) }));
-    let gated = Router::new()
-        .route(
-            "/api/me",
-            get(|| async {
-                let claims = SecurityContext::get().expect("caller");
-                Json(serde_json::json!({
-                    "sub": claims.sub(), "email": claims.email(), "org_id": claims.org_id(),
-                    "roles": claims.roles(),
-                }))
-            }),
-        )
-        .layer(Gate::new(authenticator).layer());
+    let gated = |authenticator: Authenticator| {
+        Router::new()
+            .route(
+                "/api/me",
+                get(|| async {
+                    let claims = SecurityContext::get().expect("caller");
+                    Json(serde_json::json!({
+                        "sub": claims.sub(), "email": claims.email(), "org_id": claims.org_id(),
+                        "roles": claims.roles(),
+                    }))
+                }),
+            )
+            .layer(Gate::new(authenticator).layer())
+    };
+    let cached = gated(authenticator(config));
+    let uncached = gated(authenticator(uncached));
     let request = || {
         http::Request::get("/api/me")
             .header("authorization", &bearer)
@@ -66,7 +78,11 @@ fn gate(c: &mut Criterion) {
             .expect("request")
     };
     let mut group = c.benchmark_group("axum/GET /api/me");
-    for (name, app) in [("no auth", &baseline), ("gate, cached token", &gated)] {
+    for (name, app) in [
+        ("no auth", &baseline),
+        ("gate, cached token", &cached),
+        ("gate, no cache (RS256 verified)", &uncached),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 runtime.block_on(async {
