@@ -131,9 +131,7 @@ impl TokenClaims {
     /// verified-token cache's bound).
     pub(crate) fn weight(&self) -> u64 {
         match &self.0.claims {
-            Claims::Map(map) => map.iter().fold(512, |sum, (k, v)| {
-                sum + k.len() as u64 + crate::strict_json::weight_of(v)
-            }),
+            Claims::Map(map) => 512 + crate::strict_json::map_weight(map),
             Claims::Payload(payload) => payload.weight(),
         }
     }

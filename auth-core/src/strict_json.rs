@@ -75,7 +75,7 @@ impl Payload {
         // at once, an upper bound).
         let separators = separators(&text);
         Ok(Self {
-            weight: ctx.weight.saturating_add(AUTHORITY_BYTES * separators),
+            weight: ctx.weight.saturating_add(AUTHORITY * separators),
             text,
             members,
             full: OnceLock::new(),
@@ -99,41 +99,84 @@ impl Payload {
     }
 
     /// What these claims can take in memory once every part of them is built: the text, the
-    /// tree ([`weight_of`]'s measure) and the authorities resolved from it.
+    /// members built in the pass, the whole map built from the text on first use (so the
+    /// small members twice), and the authorities resolved from it.
     pub(crate) fn weight(&self) -> u64 {
         (self.text.len() as u64).saturating_add(self.weight)
     }
 }
 
-/// The memory a built JSON member takes, estimated from its shape: every value and map entry
-/// (about 96 bytes each with `preserve_order`), every string's bytes, and what the roles,
-/// groups and scopes resolved from a string can take (one entry per whitespace-separated
-/// word, resolved on first use, so counted whether resolved yet or not). An array of 3,000
-/// zeros weighs 3,000 values, not the 6 KB of its text.
+/// The memory a built JSON value takes besides its own slot (counted by the array or object
+/// that holds it), as an upper bound from its shape: the slots of an array or object with a
+/// growing vector's spare room, an object's hash index, the heap's share of each allocation,
+/// every string's bytes, and what the roles, groups and scopes resolved from a string can
+/// take (one entry per whitespace-separated word, resolved on first use, so counted whether
+/// resolved yet or not). An array of 3,000 zeros weighs 3,000 slots, not the 6 KB of its
+/// text.
 pub(crate) fn weight_of(value: &Value) -> u64 {
-    VALUE_BYTES
-        + match value {
-            Value::String(s) => string_weight(s) + AUTHORITY_BYTES * separators(s.as_bytes()),
-            Value::Array(items) => items.iter().map(weight_of).sum(),
-            Value::Object(map) => map.iter().map(|(k, v)| k.len() as u64 + weight_of(v)).sum(),
-            _ => 0,
-        }
+    match value {
+        Value::String(s) => string_weight(s) + AUTHORITY * separators(s.as_bytes()),
+        Value::Array(items) => array_weight(items.len()) + items.iter().map(weight_of).sum::<u64>(),
+        Value::Object(map) => map_weight(map),
+        _ => 0,
+    }
 }
 
-/// A JSON value or map entry, built (see [`weight_of`]).
-const VALUE_BYTES: u64 = 96;
+/// [`weight_of`] an object.
+pub(crate) fn map_weight(map: &Map<String, Value>) -> u64 {
+    object_weight(map.len())
+        + map
+            .iter()
+            .map(|(k, v)| bytes_weight(k.len()) + weight_of(v))
+            .sum::<u64>()
+}
 
-/// A string and the one authority it is at least (separators add the others).
+/// One built value's slot (with `preserve_order`).
+const VALUE: u64 = std::mem::size_of::<Value>() as u64;
+
+/// One object entry besides its value: the name's `String` and its hash.
+const ENTRY: u64 = (std::mem::size_of::<String>() + 8) as u64;
+
+/// The heap's own share of an allocation (its header, and the smallest chunk it hands out).
+const ALLOCATION: u64 = 32;
+
+/// An array of `n` values: its slots, with a growing vector's spare room (up to twice over,
+/// four at least).
+fn array_weight(n: usize) -> u64 {
+    match n as u64 {
+        0 => 0,
+        n => VALUE * (2 * n + 4) + ALLOCATION,
+    }
+}
+
+/// An object of `n` members: its entries (up to twice over as they grow, three at least) and
+/// its hash index (a 9-byte slot, at most 2.3 per entry, four at least, and a group's padding).
+fn object_weight(n: usize) -> u64 {
+    match n as u64 {
+        0 => 0,
+        n => (VALUE + ENTRY) * (2 * n + 3) + 21 * n + 52 + 2 * ALLOCATION,
+    }
+}
+
+/// A name's or a string's bytes on the heap.
+fn bytes_weight(len: usize) -> u64 {
+    len as u64 + ALLOCATION
+}
+
+/// A string, and the one authority it is at least (separators add the others): its copy of
+/// the bytes, its own allocation and its slot in the authorities.
 fn string_weight(s: &str) -> u64 {
-    2 * s.len() as u64 + AUTHORITY_BYTES
+    bytes_weight(s.len()) + s.len() as u64 + AUTHORITY
 }
 
-/// What one resolved role, group or scope takes besides its bytes.
-const AUTHORITY_BYTES: u64 = 48;
+/// What one resolved role, group or scope takes besides its bytes: its `String` (with the
+/// list's spare room) and its allocation.
+const AUTHORITY: u64 = 2 * std::mem::size_of::<String>() as u64 + ALLOCATION;
 
 /// The bytes of `text` that may begin a whitespace character (`char::is_whitespace`, which
-/// scopes are split on): ASCII whitespace, or the first byte of U+0085, U+00A0, U+1680,
-/// U+2000–U+205F or U+3000. An over-count is harmless; it only has to miss none.
+/// scopes are split on): ASCII whitespace, the first byte of U+0085, U+00A0, U+1680,
+/// U+2000–U+205F or U+3000, or a backslash (an escape such as `\t` or `\u3000` in JSON text).
+/// An over-count is harmless; it only has to miss none.
 fn separators(text: &[u8]) -> u64 {
     // Branch-free and counted in bytes per chunk, so that it vectorizes: a byte at a time
     // with `matches!` cost a third of the payload's whole parse.
@@ -141,7 +184,7 @@ fn separators(text: &[u8]) -> u64 {
         .map(|chunk| {
             let n = chunk.iter().fold(0u8, |n, &b| {
                 let space = (b == b' ') | (b.wrapping_sub(b'\t') < 5);
-                let lead = (b == 0xC2) | (b.wrapping_sub(0xE1) < 3);
+                let lead = (b == 0xC2) | (b.wrapping_sub(0xE1) < 3) | (b == b'\\');
                 n + u8::from(space | lead)
             });
             u64::from(n)
@@ -220,21 +263,32 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(12);
+        let mut members: Self::Value = Vec::with_capacity(12);
         let mut seen = Seen::new();
+        // The claims' own record (reference counts, key id, algorithm, ...).
         self.ctx.weight += 512;
         while let Some(name) = access.next_key::<Name<'de>>()? {
             if !seen.insert(&name) {
                 return Err(de::Error::custom("duplicate member name"));
             }
-            self.ctx.weight += name.len() as u64;
+            // The name twice: in the members and in the whole map built on first use.
+            self.ctx.weight += 2 * bytes_weight(name.len());
             self.ctx.budget = EAGER_VALUES;
+            let before = self.ctx.weight;
             let value = access.next_value_seed(Walk {
                 ctx: self.ctx,
                 build: true,
             })?;
+            if value.is_some() {
+                // Built now, and again in the whole map once anyone asks for that.
+                self.ctx.weight += self.ctx.weight - before;
+            }
             members.push((name.0.into_owned(), value));
         }
+        let slots = members.len().max(6) as u64 * 2;
+        self.ctx.weight += object_weight(members.len())
+            + slots * (std::mem::size_of::<(String, Option<Value>)>() as u64)
+            + ALLOCATION;
         Ok(members)
     }
 }
@@ -306,7 +360,7 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
 impl Walk<'_> {
     /// A scalar: weighed, and built if asked.
     fn scalar(self, extra: u64, value: impl FnOnce() -> Value) -> Option<Value> {
-        self.ctx.weight += VALUE_BYTES + extra;
+        self.ctx.weight += extra;
         self.ctx.take(self.build).then(value)
     }
 }
@@ -348,13 +402,14 @@ impl<'de> Visitor<'de> for Walk<'_> {
         d.deserialize_any(self)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        self.ctx.weight += VALUE_BYTES;
         let mut building = self.ctx.take(self.build);
         let mut items = Vec::new();
+        let mut n = 0;
         while let Some(item) = seq.next_element_seed(Walk {
             ctx: self.ctx,
             build: building,
         })? {
+            n += 1;
             match item {
                 Some(item) => items.push(item),
                 // Too large to build after all: validated from here on, built on first use.
@@ -362,18 +417,20 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 None => {}
             }
         }
+        self.ctx.weight += array_weight(n);
         Ok(building.then_some(Value::Array(items)))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        self.ctx.weight += VALUE_BYTES;
         let mut building = self.ctx.take(self.build);
         let mut map = Map::new();
         let mut seen = Seen::new();
+        let mut n = 0;
         while let Some(name) = access.next_key::<Name<'de>>()? {
             if !seen.insert(&name) {
                 return Err(de::Error::custom("duplicate member name"));
             }
-            self.ctx.weight += name.len() as u64;
+            n += 1;
+            self.ctx.weight += bytes_weight(name.len());
             let value = access.next_value_seed(Walk {
                 ctx: self.ctx,
                 build: building,
@@ -386,6 +443,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 None => {}
             }
         }
+        self.ctx.weight += object_weight(n);
         Ok(building.then_some(Value::Object(map)))
     }
 }
@@ -473,30 +531,32 @@ mod tests {
     }
 
     #[test]
-    fn the_weight_of_a_payload_is_that_of_its_full_tree() {
-        use super::{weight_of, Payload};
+    fn a_payload_weighs_at_least_its_text_its_full_tree_and_its_built_members() {
+        use super::{map_weight, weight_of, Payload};
         for text in [
             large_with(r#"{"k":"a b c"}"#),
             r#"{"scope":"read write","roles":["a"],"n":null,"x":{"y":[true,1.5]}}"#.to_owned(),
+            r#"{ "scope" : "a b\tc\u3000d" , "n" : [ 1 ] }"#.to_owned(),
             "{}".to_owned(),
         ] {
             let payload = Payload::parse(text.clone().into_bytes()).expect("valid");
-            let map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&text).expect("valid");
-            let tree = map
+            let built: u64 = payload
+                .members
                 .iter()
-                .fold(512, |sum, (k, v)| sum + k.len() as u64 + weight_of(v));
-            assert_eq!(payload.weight(), text.len() as u64 + tree, "{text}");
+                .filter_map(|(_, v)| v.as_ref())
+                .map(weight_of)
+                .sum();
+            let least = text.len() as u64 + 512 + map_weight(payload.full()) + built;
+            assert!(
+                payload.weight() >= least,
+                "{text}: {} < {least}",
+                payload.weight()
+            );
         }
-        // Whitespace between tokens only makes a payload heavier, never lighter.
-        let text = r#"{ "scope" : "a b\tc\u3000d" , "n" : [ 1 ] }"#;
-        let payload = Payload::parse(text.as_bytes().to_vec()).expect("valid");
-        let map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(text).expect("valid");
-        let tree = map
-            .iter()
-            .fold(512, |sum, (k, v)| sum + k.len() as u64 + weight_of(v));
-        assert!(payload.weight() >= text.len() as u64 + tree);
+        // Escaped whitespace splits a scope as plain whitespace does: weighed alike.
+        let plain = Payload::parse(br#"{"scope":"a b c d"}"#.to_vec()).expect("valid");
+        let escaped = Payload::parse(br#"{"scope":"a\tb\u0020c\u3000d"}"#.to_vec()).expect("valid");
+        assert!(escaped.weight() >= plain.weight());
         // Every word a scope string can be split into is counted.
         for s in [
             "a b",
@@ -510,7 +570,7 @@ mod tests {
             assert_eq!(words, 2, "{s:?}");
             assert!(
                 weight_of(&serde_json::Value::String(s.into()))
-                    >= 96 + 2 * s.len() as u64 + 48 * words,
+                    >= 2 * s.len() as u64 + words * super::AUTHORITY,
                 "{s:?}"
             );
         }
@@ -526,7 +586,8 @@ mod tests {
         for b in starts {
             assert!(super::separators(&[b]) == 1, "{b:#x}");
         }
-        assert_eq!(super::separators(&all), 10);
+        assert_eq!(super::separators(&all), 11);
+        assert_eq!(super::separators(br"\t"), 1);
         assert_eq!(super::separators(&[b' '; 1000]), 1000);
     }
 
