@@ -771,11 +771,15 @@ impl Authenticator {
                 e
             }
         };
-        let jws = CompactJws::parse(token)
+        let mut jws = CompactJws::parse(token)
             .map_err(not_token68)
             .inspect_err(|e| log_rejection(e, None))?;
-        match self.verify_jws(&jws, kind).await.map_err(not_token68) {
+        match self.verify_jws(&mut jws, kind).await.map_err(not_token68) {
             Ok((claims, key, issuer)) => {
+                if kind == TokenKind::Caller {
+                    self.apply_rule(&claims)
+                        .inspect_err(|e| log_rejection(e, claims.key_id()))?;
+                }
                 accepted(&claims, false);
                 tracing::debug!(
                     outcome = "accepted",
@@ -964,9 +968,11 @@ impl Authenticator {
             .find(|i| i.config.issuer() == iss)
     }
 
+    /// The signature and every claim check; the claims take the header's `kid` and `typ`
+    /// (the application's rule is the caller's to apply).
     async fn verify_jws(
         &self,
-        jws: &CompactJws<'_>,
+        jws: &mut CompactJws<'_>,
         kind: TokenKind,
     ) -> Result<(TokenClaims, Arc<VerifyingKey>, usize), AuthError> {
         // Several issuers: the unverified `iss` only selects whose settings and keys apply;
@@ -1047,14 +1053,11 @@ impl Authenticator {
         let claims = TokenClaims::build_lazy(
             claims,
             issuer.resolver,
-            jws.kid.clone(),
+            jws.kid.take(),
             Some(alg),
-            jws.typ.clone(),
+            jws.typ.take(),
         )
         .verified_by(issuer.name);
-        if kind == TokenKind::Caller {
-            self.apply_rule(&claims)?;
-        }
         Ok((claims, key, issuer.index))
     }
 

@@ -499,8 +499,11 @@ impl<'t> CompactJws<'t> {
         let header_json = crate::b64::decode_segment_buffered(header_b64, &mut buf, &mut heap)
             .ok_or(malformed(Malformed::Base64))?;
         // A JSON object (RFC 7515 §4), every member named once, at any depth.
-        let header: RawHeader =
-            serde_json::from_slice(header_json).map_err(|_| malformed(Malformed::Header))?;
+        // UTF-8 checked once for the whole header, then read as text (no check per string).
+        let header: RawHeader = std::str::from_utf8(header_json)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or(malformed(Malformed::Header))?;
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
         Ok(Self {
             alg: header.alg,

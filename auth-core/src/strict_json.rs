@@ -253,6 +253,10 @@ impl<'de> Seen<'de> {
         if self.few.contains(name) {
             return false;
         }
+        if self.few.capacity() == 0 {
+            // Room for all the names a scan handles, at once (not regrown at 4 and 8).
+            self.few.reserve_exact(17);
+        }
         self.few.push(name.clone());
         if self.few.len() > 16 {
             self.many = Some(self.few.drain(..).collect());
