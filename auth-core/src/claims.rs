@@ -281,7 +281,12 @@ impl TokenClaims {
     ///     .deserialize::<Profile>().unwrap_err().status(), 401);
     /// ```
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, crate::AuthError> {
-        T::deserialize(&Value::Object(self.raw().clone())).map_err(|e| {
+        let typed = match &self.0.claims {
+            Claims::Map(map) => T::deserialize(&Value::Object(map.clone())),
+            // From the text, checked strictly when verified: no map is built or copied.
+            Claims::Payload(payload) => serde_json::from_slice(payload.text()),
+        };
+        typed.map_err(|e| {
             tracing::debug!(error = %e, "token claims do not fit the application's type");
             crate::AuthError::ClaimsRejected { forbidden: false }
         })

@@ -45,17 +45,13 @@ pub(crate) fn object_without_duplicates(bytes: &[u8]) -> Option<Map<String, Valu
 /// elements and theirs): `aud`, `cnf`, a few roles. A larger one is validated only.
 const EAGER_VALUES: usize = 32;
 
-/// A token's payload, read strictly in one pass: its text, its top-level members that were
-/// small enough to build, the names of those that were not, and what the whole tree can
-/// weigh.
+/// A token's payload, read strictly in one pass: its text, its top-level members (built, or
+/// `None` when too large to build before anyone asks), and what it can all weigh.
 pub(crate) struct Payload {
     text: Vec<u8>,
-    /// The members built in the pass: every member, when `deferred` is empty.
-    members: Map<String, Value>,
-    /// The members too large to build in the pass.
-    deferred: Vec<String>,
+    members: Vec<(String, Option<Value>)>,
     weight: u64,
-    /// Every member, built on first use when some were deferred.
+    /// Every member, as a map: built from the text on first use.
     full: OnceLock<Map<String, Value>>,
 }
 
@@ -69,7 +65,7 @@ impl Payload {
         };
         let mut de = serde_json::Deserializer::from_str(utf8);
         let mut ctx = Ctx::unbounded();
-        let Ok((members, deferred)) = de.deserialize_map(TopLevel { ctx: &mut ctx }) else {
+        let Ok(members) = de.deserialize_map(TopLevel { ctx: &mut ctx }) else {
             return Err(text);
         };
         if de.end().is_err() {
@@ -83,35 +79,34 @@ impl Payload {
             weight: ctx.weight.saturating_add(AUTHORITY * separators),
             text,
             members,
-            deferred,
             full: OnceLock::new(),
         })
     }
 
     /// The top-level member `name` (built now if it was too large to build in the pass).
     pub(crate) fn member(&self, name: &str) -> Option<&Value> {
-        match member(&self.members, name) {
-            Some(value) => Some(value),
-            None if self.deferred.iter().any(|d| d == name) => member(self.full(), name),
-            None => None,
+        match self.members.iter().find(|(k, _)| k == name)? {
+            (_, Some(value)) => Some(value),
+            (_, None) => member(self.full(), name),
         }
     }
 
-    /// Every member, as a map: the members built in the pass when they are all there, else
-    /// built from the text on first use.
+    /// Every member, as a map (built from the text on first use).
     pub(crate) fn full(&self) -> &Map<String, Value> {
-        if self.deferred.is_empty() {
-            return &self.members;
-        }
         self.full.get_or_init(|| {
             // The text was read strictly once already: it cannot fail now.
             object_without_duplicates(&self.text).unwrap_or_default()
         })
     }
 
+    /// The payload's JSON text (a strictly checked object).
+    pub(crate) fn text(&self) -> &[u8] {
+        &self.text
+    }
+
     /// What these claims can take in memory once every part of them is built: the text, the
-    /// members built in the pass, the whole map built from the text on first use where some
-    /// were deferred (the small members then twice), and the authorities resolved from it.
+    /// members built in the pass, the whole map built from the text on first use (the small
+    /// members then twice), and the authorities resolved from it.
     pub(crate) fn weight(&self) -> u64 {
         (self.text.len() as u64).saturating_add(self.weight)
     }
@@ -271,53 +266,41 @@ struct TopLevel<'c> {
 }
 
 impl<'de> Visitor<'de> for TopLevel<'_> {
-    type Value = (Map<String, Value>, Vec<String>);
+    type Value = Vec<(String, Option<Value>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object without duplicate member names")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        // Room for a typical claim set at once; the names are checked for duplicates apart
-        // (the map would not see a deferred member twice).
-        let mut members = Map::with_capacity(12);
-        let mut deferred = Vec::new();
+        // Room for a typical claim set at once; no hashing (a scan finds a claim faster).
+        let mut members: Self::Value = Vec::with_capacity(12);
         let mut seen = Seen::new();
         // The claims' own record (reference counts, key id, algorithm, ...).
         self.ctx.weight += 512;
-        // What the members built now weigh: counted again if the whole map is ever built
-        // beside them (only when some member is deferred).
-        let mut built = 0;
         while let Some(name) = access.next_key::<Name<'de>>()? {
             if !seen.insert(&name) {
                 return Err(de::Error::custom("duplicate member name"));
             }
-            self.ctx.weight += bytes_weight(name.len());
+            // The name twice: in the members and in the whole map built on first use.
+            self.ctx.weight += 2 * bytes_weight(name.len());
             self.ctx.budget = EAGER_VALUES;
             let before = self.ctx.weight;
             let value = access.next_value_seed(Walk {
                 ctx: self.ctx,
                 build: true,
             })?;
-            match value {
-                Some(value) => {
-                    built += self.ctx.weight - before + bytes_weight(name.len());
-                    members.insert(name.0.into_owned(), value);
-                }
-                None => deferred.push(name.0.into_owned()),
+            if value.is_some() {
+                // Built now, and again in the whole map once anyone asks for that.
+                self.ctx.weight += self.ctx.weight - before;
             }
+            members.push((name.0.into_owned(), value));
         }
-        let n = members.len() + deferred.len();
-        self.ctx.weight += object_weight(n.max(12));
-        if !deferred.is_empty() {
-            self.ctx.weight += built
-                + object_weight(members.len().max(12))
-                + deferred
-                    .iter()
-                    .map(|d| bytes_weight(d.len()) + std::mem::size_of::<String>() as u64 * 2)
-                    .sum::<u64>();
-        }
-        Ok((members, deferred))
+        let slots = members.len().max(6) as u64 * 2;
+        self.ctx.weight += object_weight(members.len())
+            + slots * (std::mem::size_of::<(String, Option<Value>)>() as u64)
+            + ALLOCATION;
+        Ok(members)
     }
 }
 
@@ -521,6 +504,15 @@ mod tests {
         assert!(parse(&twice).is_none());
         let top = format!(r#"{{{},"n0":1}}"#, names.join(","));
         assert!(parse(&top).is_none());
+        // A top-level name twice, whether each was built or deferred.
+        let big: Vec<String> = (0..super::EAGER_VALUES + 8)
+            .map(|i| i.to_string())
+            .collect();
+        let big = format!("[{}]", big.join(","));
+        for (first, second) in [("1", "2"), (&*big, "1"), ("1", &*big), (&*big, &*big)] {
+            let text = format!(r#"{{"a":{first},"b":0,"\u0061":{second}}}"#);
+            assert!(parse(&text).is_none(), "{text}");
+        }
         // Text that is not UTF-8, anywhere.
         let text = large_with(r#""xyz""#);
         let mut bytes = text.clone().into_bytes();
@@ -538,8 +530,14 @@ mod tests {
         let payload = Payload::parse(text.clone().into_bytes()).expect("valid");
         let plain: serde_json::Value = serde_json::from_str(&text).expect("valid");
         // Small members were built in the pass; the large one is built when asked for.
-        assert!(payload.members.contains_key("sub"));
-        assert!(!payload.members.contains_key("big") && payload.deferred == ["big"]);
+        assert!(payload
+            .members
+            .iter()
+            .any(|(k, v)| k == "sub" && v.is_some()));
+        assert!(payload
+            .members
+            .iter()
+            .any(|(k, v)| k == "big" && v.is_none()));
         assert!(payload.full.get().is_none());
         assert_eq!(payload.member("sub"), plain.get("sub"));
         assert_eq!(payload.member("exp"), plain.get("exp"));
@@ -550,17 +548,16 @@ mod tests {
         assert_eq!(payload.member("big"), plain.get("big"));
         assert_eq!(payload.member("absent"), None);
         assert_eq!(Some(payload.full()), plain.as_object());
-        // With nothing deferred, the members built in the pass are the whole map, in order.
+        // The whole map keeps the members' order.
         let small = r#"{"z":1,"a":[1,2],"m":{"k":"v"}}"#;
         let payload = Payload::parse(small.as_bytes().to_vec()).expect("valid");
-        assert!(std::ptr::eq(payload.full(), &payload.members));
         let keys: Vec<&str> = payload.full().keys().map(String::as_str).collect();
         assert_eq!(keys, ["z", "a", "m"]);
     }
 
     #[test]
     fn a_payload_weighs_at_least_its_text_its_full_tree_and_its_built_members() {
-        use super::{map_weight, weight_of, Payload};
+        use super::{bytes_weight, map_weight, weight_of, Payload};
         for text in [
             large_with(r#"{"k":"a b c"}"#),
             r#"{"scope":"read write","roles":["a"],"n":null,"x":{"y":[true,1.5]}}"#.to_owned(),
@@ -568,12 +565,12 @@ mod tests {
             "{}".to_owned(),
         ] {
             let payload = Payload::parse(text.clone().into_bytes()).expect("valid");
-            // The members built in the pass count again where the whole map is built apart.
-            let built = if payload.deferred.is_empty() {
-                0
-            } else {
-                map_weight(&payload.members)
-            };
+            // The members built in the pass count again: the whole map is built apart.
+            let built: u64 = payload
+                .members
+                .iter()
+                .filter_map(|(k, v)| Some(bytes_weight(k.len()) + weight_of(v.as_ref()?)))
+                .sum();
             let least = text.len() as u64 + 512 + map_weight(payload.full()) + built;
             assert!(
                 payload.weight() >= least,

@@ -110,6 +110,17 @@ async fn large_claims_are_checked_in_full_and_read_when_asked_for() {
         claims.claim::<Vec<String>>("roles").map(|r| r.len()),
         Some(40)
     );
+    // Typed claims read the same claims as `raw`.
+    let typed = claims.deserialize::<serde_json::Map<String, serde_json::Value>>();
+    assert_eq!(typed.ok().as_ref(), Some(claims.raw()));
+    #[derive(serde::Deserialize)]
+    struct Profile {
+        sub: String,
+        roles: Vec<String>,
+    }
+    let profile: Profile = claims.deserialize().expect("fits");
+    assert_eq!((profile.sub.as_str(), profile.roles.len()), ("u1", 40));
+    assert!(claims.deserialize::<Vec<u8>>().is_err());
     // A large `cnf` is no key binding portcullis can check.
     let cnf = format!(r#","cnf":{{"jkt":"x","other":[{LONG}]}}"#);
     let t = signed_raw(&RSA, &rs_header(), &payload(&cnf));
