@@ -13,27 +13,6 @@ use portcullis_core::{
 };
 use serde_json::json;
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A token signed by `key` over exactly these header and payload texts.
-fn signed_raw(key: &TestKey, header: &str, payload: &str) -> String {
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
-    format!("{input}.{}", b64(&key.sign(input.as_bytes())))
-}
-
-fn rs_header() -> String {
-    format!(r#"{{"alg":"RS256","kid":"{}"}}"#, RSA.kid())
-}
-
-fn payload(extra: &str) -> String {
-    format!(
-        r#"{{"iss":"{ISS}","aud":"{AUD}","sub":"u1","iat":{NOW},"exp":{}{extra}}}"#,
-        NOW + 300
-    )
-}
-
 async fn verify(token: &str) -> Result<portcullis_core::TokenClaims, AuthError> {
     let (auth, _) = default_auth();
     auth.verify_token(token).await

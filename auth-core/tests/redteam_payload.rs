@@ -7,41 +7,12 @@
 
 mod common;
 
-use base64::Engine;
 use common::*;
-use portcullis_core::testkit::TestKey;
 use portcullis_core::{AuthError, Malformed, TokenClaims};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A token signed by `key` over exactly these header and payload bytes.
-fn signed_raw_bytes(key: &TestKey, header: &str, payload: &[u8]) -> String {
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload));
-    format!("{input}.{}", b64(&key.sign(input.as_bytes())))
-}
-
-/// A token signed by `key` over exactly these header and payload texts.
-fn signed_raw(key: &TestKey, header: &str, payload: &str) -> String {
-    signed_raw_bytes(key, header, payload.as_bytes())
-}
-
-fn rs_header() -> String {
-    format!(r#"{{"alg":"RS256","kid":"{}"}}"#, RSA.kid())
-}
-
-/// A valid payload with `extra` appended to its members.
-fn payload(extra: &str) -> String {
-    format!(
-        r#"{{"iss":"{ISS}","aud":"{AUD}","sub":"u1","iat":{NOW},"exp":{}{extra}}}"#,
-        NOW + 300
-    )
-}
 
 /// `n` small integers, comma-separated: filler that pushes a member past the build budget.
 fn filler(n: usize) -> String {

@@ -48,3 +48,33 @@ pub fn token(key: &TestKey) -> TokenBuilder<'_> {
         .audience(AUD)
         .subject("user-123")
 }
+
+/// Unpadded base64url.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A token signed by `key` over exactly these header and payload bytes.
+pub fn signed_raw_bytes(key: &TestKey, header: &str, payload: &[u8]) -> String {
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload));
+    format!("{input}.{}", b64(&key.sign(input.as_bytes())))
+}
+
+/// A token signed by `key` over exactly these header and payload texts.
+pub fn signed_raw(key: &TestKey, header: &str, payload: &str) -> String {
+    signed_raw_bytes(key, header, payload.as_bytes())
+}
+
+/// The JOSE header of a token signed by [`RSA`].
+pub fn rs_header() -> String {
+    format!(r#"{{"alg":"RS256","kid":"{}"}}"#, RSA.kid())
+}
+
+/// A valid payload for the default authenticator, with `extra` appended to its members.
+pub fn payload(extra: &str) -> String {
+    format!(
+        r#"{{"iss":"{ISS}","aud":"{AUD}","sub":"u1","iat":{NOW},"exp":{}{extra}}}"#,
+        NOW + 300
+    )
+}
