@@ -99,11 +99,7 @@ async fn a_proof_replayed_against_another_instance_is_caught() {
         authenticator(&issuer, &redis.url()),
         authenticator(&issuer, &redis.url()),
     );
-    let token = TokenBuilder::new(&issuer)
-        .issuer(ISS)
-        .audience("api")
-        .bound_to(&client)
-        .sign();
+    let token = bound_token(&issuer, &client);
     let proof = client.dpop_proof("GET", HTU).access_token(&token).sign();
     assert_eq!(call(&a, &token, &proof).await, Ok(()));
     // Instance B never saw this proof, but Redis did.
@@ -155,11 +151,7 @@ async fn keys_expire_with_their_ttl_and_an_outage_fails_closed() {
     let issuer = TestKey::rsa("issuer");
     let client = TestKey::ec_p256("client");
     let auth = authenticator(&issuer, &redis.url());
-    let token = TokenBuilder::new(&issuer)
-        .issuer(ISS)
-        .audience("api")
-        .bound_to(&client)
-        .sign();
+    let token = bound_token(&issuer, &client);
     let proof = client.dpop_proof("GET", HTU).access_token(&token).sign();
     assert_eq!(auth.readiness().dpop_replay_reachable, Some(true));
     let error = call(&auth, &token, &proof).await.unwrap_err();
@@ -187,4 +179,13 @@ fn the_url_password_is_never_shown() {
         .build()
         .unwrap();
     assert!(!format!("{config:?}").contains("hunter2"));
+}
+
+/// A token of `issuer` bound to `client`'s key.
+fn bound_token(issuer: &TestKey, client: &TestKey) -> String {
+    TokenBuilder::new(issuer)
+        .issuer(ISS)
+        .audience("api")
+        .bound_to(client)
+        .sign()
 }

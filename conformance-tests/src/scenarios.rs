@@ -1618,6 +1618,16 @@ async fn dpop_send(
     app.send(request).await
 }
 
+/// `GET /api/me` as `Authorization: DPoP` with a token bound to the client's key and a
+/// fresh proof of it; the token and the answer.
+async fn dpop_get_me<A: Adapter>(h: &Harness<A>, app: &crate::App) -> (String, crate::Reply) {
+    let token = h.token(&KEYS.rsa).bound_to(&KEYS.client).sign();
+    let proof = dpop_proof(h, app, "GET", "/api/me", &token).sign();
+    let authorization = format!("DPoP {token}");
+    let reply = dpop_send(app, Method::GET, "/api/me", &authorization, &[&proof]).await;
+    (token, reply)
+}
+
 /// A proof by the client key for `method` and this app's `path`, for `token`.
 fn dpop_proof<A: Adapter>(
     h: &Harness<A>,
@@ -1806,17 +1816,7 @@ pub async fn dpop_required_refuses_bearer_tokens<A: Adapter>(h: &Harness<A>) {
     app.get("/api/me", Some(&h.with_roles(&[])))
         .await
         .assert_answer(&auth.error_response(&AuthError::DpopRequired));
-    let token = h.token(&KEYS.rsa).bound_to(&KEYS.client).sign();
-    let proof = dpop_proof(h, &app, "GET", "/api/me", &token).sign();
-    dpop_send(
-        &app,
-        Method::GET,
-        "/api/me",
-        &format!("DPoP {token}"),
-        &[&proof],
-    )
-    .await
-    .assert_ok(PROFILE);
+    dpop_get_me(h, &app).await.1.assert_ok(PROFILE);
     // Public routes stay public.
     app.get("/api/health", None)
         .await
@@ -1827,17 +1827,8 @@ pub async fn dpop_required_refuses_bearer_tokens<A: Adapter>(h: &Harness<A>) {
 /// never taken as a bearer token, and `requires_dpop` admits nobody.
 pub async fn dpop_off_refuses_bound_tokens<A: Adapter>(h: &Harness<A>) {
     let app = h.app().await;
-    let token = h.token(&KEYS.rsa).bound_to(&KEYS.client).sign();
-    let proof = dpop_proof(h, &app, "GET", "/api/me", &token).sign();
-    dpop_send(
-        &app,
-        Method::GET,
-        "/api/me",
-        &format!("DPoP {token}"),
-        &[&proof],
-    )
-    .await
-    .assert_error(&MISSING);
+    let (token, reply) = dpop_get_me(h, &app).await;
+    reply.assert_error(&MISSING);
     app.get("/api/me", Some(&token))
         .await
         .assert_error(&AuthError::DpopRequired);
