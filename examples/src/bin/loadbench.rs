@@ -5,11 +5,14 @@
 //! medians are printed, with the ratios that `BENCHMARKS.md` quotes.
 //!
 //! `cargo run --release -p portcullis-examples --bin loadbench -- [--seconds 3] [--rounds 5]
-//! [--connections 16] [--pico PYTHON]`
+//! [--connections 16] [--pico PYTHON] [--jwt-authorizer BINARY]`
 //!
 //! With `--pico`, the tutorial's original (Python, pico-client-auth 0.7.1 on FastAPI and
 //! uvicorn, one worker, on the servers' core) is driven too, against a JWKS served here:
 //! `examples/bench/pico/setup.sh` makes the interpreter (`target/pico-venv/bin/python`).
+//! With `--jwt-authorizer`, the same route behind jwt-authorizer 0.15 (axum 0.7, jsonwebtoken
+//! 9, no cache) is driven too: `examples/bench/jwt-authorizer/setup.sh` builds its server
+//! outside the workspace, since its dependencies are not ours.
 //!
 //! The generator is written here rather than taken from `oha` or `wrk` so that the command
 //! needs nothing installed and every target is driven by exactly the same client code.
@@ -26,6 +29,8 @@ const ISSUER: &str = "https://issuer.loadbench";
 const AUDIENCE: &str = "api";
 /// The name of the Python target.
 const PICO: &str = "python pico-client-auth";
+/// The name of the jwt-authorizer target.
+const JWT_AUTHORIZER: &str = "axum + jwt-authorizer 0.15";
 
 /// Load test of the Protected API in each framework, with and without portcullis.
 #[derive(Parser)]
@@ -47,6 +52,11 @@ struct Args {
     /// interpreter (`examples/bench/pico/setup.sh` makes one: `target/pico-venv/bin/python`).
     #[arg(long)]
     pico: Option<std::path::PathBuf>,
+    /// Also drive the same route behind jwt-authorizer 0.15, the axum JWT middleware most
+    /// used, served by this binary (`examples/bench/jwt-authorizer/setup.sh` builds it:
+    /// `target/peer/release/loadbench-jwt-authorizer`).
+    #[arg(long)]
+    jwt_authorizer: Option<std::path::PathBuf>,
 }
 
 /// One server under test.
@@ -116,7 +126,11 @@ fn main() {
     let pico = args
         .pico
         .as_deref()
-        .map(|python| pico::start(python, &jwks));
+        .map(|python| external::pico(python, &jwks));
+    let peer = args
+        .jwt_authorizer
+        .as_deref()
+        .map(|binary| external::jwt_authorizer(binary, &jwks));
     let mut targets = vec![
         Target::start("axum, no auth", servers::axum_baseline),
         Target::start("axum + portcullis, cache", || {
@@ -134,12 +148,14 @@ fn main() {
             servers::warp(authenticator(true))
         }),
     ];
-    if let Some(pico) = &pico {
-        targets.push(Target {
-            name: PICO,
-            addr: pico.addr,
-            threads: pico.threads.clone(),
-        });
+    for (name, process) in [(JWT_AUTHORIZER, &peer), (PICO, &pico)] {
+        if let Some(process) = process {
+            targets.push(Target {
+                name,
+                addr: process.addr,
+                threads: process.threads.clone(),
+            });
+        }
     }
 
     // The generator on its own core, as `wrk` would be on another CPU.
@@ -214,6 +230,16 @@ fn main() {
             rps(with) / rps(without),
             cpu(without) / cpu(with)
         );
+    }
+    if peer.is_some() {
+        for with in ["axum + portcullis, no cache", "axum + portcullis, cache"] {
+            println!(
+                "  {with:<30} / {:<16} {:>6.2} {:>8.2}",
+                "jwt-authorizer",
+                rps(with) / rps(JWT_AUTHORIZER),
+                cpu(JWT_AUTHORIZER) / cpu(with)
+            );
+        }
     }
     if pico.is_some() {
         for with in ["axum + portcullis, no cache", "axum + portcullis, cache"] {
@@ -566,38 +592,39 @@ mod servers {
     }
 }
 
-/// The tutorial's original, in Python: pico-client-auth 0.7.1 on FastAPI and uvicorn.
-mod pico {
+/// Targets that run as another process (another language, or a peer's dependency tree that
+/// is not ours): started on the servers' core, their CPU time read from their own threads.
+mod external {
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::path::Path;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    /// The running application; stopped when dropped.
-    pub(super) struct Pico {
+    /// A running server process; stopped when dropped.
+    pub(super) struct Process {
         pub(super) addr: SocketAddr,
         pub(super) threads: Vec<String>,
         child: Child,
-        dir: std::path::PathBuf,
+        /// A temporary directory of its own, removed with it.
+        dir: Option<std::path::PathBuf>,
     }
 
-    impl Drop for Pico {
+    impl Drop for Process {
         fn drop(&mut self) {
             let _ = self.child.kill();
             let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
+            if let Some(dir) = &self.dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 
-    /// Serves `jwks` on loopback and starts the application (one uvicorn worker, on the
-    /// servers' core) against it; returns once it answers.
-    pub(super) fn start(python: &Path, jwks: &str) -> Pico {
+    /// The tutorial's original, in Python: pico-client-auth 0.7.1 on FastAPI, one uvicorn
+    /// worker, against `jwks` served on loopback.
+    pub(super) fn pico(python: &Path, jwks: &str) -> Process {
         let jwks_addr = super::servers::jwks(jwks.to_owned());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("loadbench-pico-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temporary directory");
         std::fs::write(
@@ -610,24 +637,66 @@ mod pico {
             ),
         )
         .expect("application.yaml");
-        let main = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/pico/main.py");
-        let (python, config) = (python.to_owned(), dir.clone());
+        let mut command = Command::new(python);
+        command
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/pico/main.py"))
+            .arg(port.to_string())
+            .arg(&dir);
+        start(
+            "--pico",
+            "run examples/bench/pico/setup.sh",
+            command,
+            port,
+            Some(dir),
+        )
+    }
+
+    /// The same route behind jwt-authorizer 0.15 (axum 0.7), one worker, against `jwks`
+    /// served on loopback.
+    pub(super) fn jwt_authorizer(binary: &Path, jwks: &str) -> Process {
+        let jwks_addr = super::servers::jwks(jwks.to_owned());
+        let port = free_port();
+        let mut command = Command::new(binary);
+        command
+            .arg(port.to_string())
+            .arg(format!("http://{jwks_addr}/jwks"))
+            .arg(super::ISSUER)
+            .arg(super::AUDIENCE);
+        start(
+            "--jwt-authorizer",
+            "run examples/bench/jwt-authorizer/setup.sh",
+            command,
+            port,
+            None,
+        )
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port()
+    }
+
+    /// Spawns `command` on the servers' core and returns once it answers on `port`.
+    fn start(
+        flag: &str,
+        hint: &str,
+        mut command: Command,
+        port: u16,
+        dir: Option<std::path::PathBuf>,
+    ) -> Process {
+        command.stdin(Stdio::null()).stdout(Stdio::null());
         // Spawned from a thread pinned to the servers' core: the process inherits it.
         let child = std::thread::spawn(move || {
             super::pin(super::servers::SERVER_CORE);
-            Command::new(python)
-                .arg(main)
-                .arg(port.to_string())
-                .arg(config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
+            command.spawn()
         })
         .join()
         .expect("spawning thread")
-        .unwrap_or_else(|e| panic!("--pico: cannot run the interpreter: {e}"));
+        .unwrap_or_else(|e| panic!("{flag}: cannot run it: {e}; {hint}"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut pico = Pico {
+        let mut process = Process {
             addr,
             threads: Vec::new(),
             child,
@@ -635,17 +704,17 @@ mod pico {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !answers(addr) {
-            if let Ok(Some(status)) = pico.child.try_wait() {
-                panic!("--pico: the Python application exited ({status}); run examples/bench/pico/setup.sh");
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("{flag}: the server exited ({status}); {hint}");
             }
             assert!(
                 Instant::now() < deadline,
-                "--pico: the Python application did not start"
+                "{flag}: the server did not start"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        pico.threads = super::cpu::process_threads(pico.child.id());
-        pico
+        process.threads = super::cpu::process_threads(process.child.id());
+        process
     }
 
     /// Whether `GET /api/health` answers 200.
