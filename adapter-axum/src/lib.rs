@@ -255,7 +255,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
+        let inner = take_ready(&mut self.inner);
         let authenticator = self.authenticator.clone();
         Box::pin(async move {
             let decision = authenticator
@@ -266,7 +266,7 @@ where
                     // `call` inside the scope too: services that start work in `call` see the
                     // caller.
                     let response = caller
-                        .scope(async move { inner.call(request).await })
+                        .scope(tower::util::Oneshot::new(inner, request))
                         .await?;
                     Ok(render_handler_error(&authenticator, response))
                 }
@@ -343,7 +343,7 @@ where
                     .authenticate_optional(credentials(authenticator, &request))
                     .await;
                 let response = caller
-                    .scope(async move { inner.call(request).await })
+                    .scope(tower::util::Oneshot::new(inner, request))
                     .await?;
                 return Ok(render_handler_error(authenticator, response));
             }

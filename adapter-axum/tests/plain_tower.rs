@@ -54,3 +54,29 @@ async fn protects_a_plain_tower_service() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.body(), "hello svc-1");
 }
+
+/// The gate's future is allocated once per request: at 1 KiB or more glibc serves it from its
+/// large bins and consolidates its fast bins first, which measured 45 ns a request
+/// (`cargo bench -p portcullis-axum --bench gate`).
+#[test]
+fn the_gates_future_stays_small() {
+    use tower::Service as _;
+    let key = TestKey::rsa("k1");
+    let config = AuthConfig::builder()
+        .issuer("https://auth.example.com")
+        .audience("api")
+        .build()
+        .unwrap();
+    let auth = Authenticator::builder(config)
+        .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[&key])).unwrap())
+        .build()
+        .unwrap();
+    // A router as the inner service: a pointer, answering with the future axum's routes
+    // answer with (what the gate wraps when it is a router's layer).
+    let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let mut service = Gate::new(auth).layer().layer(router);
+    let future = service.call(http::Request::new(axum::body::Body::empty()));
+    let size = std::mem::size_of_val(&*future);
+    eprintln!("the gate's future: {size} bytes");
+    assert!(size < 1000, "{size} bytes");
+}

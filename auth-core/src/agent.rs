@@ -230,15 +230,13 @@ impl Caller {
             agent: self.agent,
             error: self.agent_error,
         };
-        let inner = AGENT.scope(slot, future);
-        let disabled = self.disabled;
-        let (user, source) = (self.user, self.source);
-        async move {
-            if disabled {
-                crate::SecurityContext::scope_disabled(inner).await
-            } else {
-                crate::SecurityContext::scope_from(user, source, inner).await
-            }
-        }
+        // Two task-local scopes nested, no async block around them: `future` is held once
+        // (an adapter's future per request is this one, allocated and moved as a whole).
+        let (user, source) = if self.disabled {
+            (None, None)
+        } else {
+            (self.user, self.source)
+        };
+        crate::SecurityContext::scope_as(user, source, !self.disabled, AGENT.scope(slot, future))
     }
 }

@@ -738,25 +738,73 @@ impl Authenticator {
             sub = Empty,
             cached = Empty,
         );
-        self.verify_in_span(token, kind).instrument(span).await
+        // The usual request, a token seen before, is answered without awaiting anything:
+        // what only a miss or a revocation check needs runs boxed, so that neither its state
+        // nor the span's bookkeeping is part of every caller's future (copied on every
+        // request).
+        match span.in_scope(|| self.lookup(token, kind)) {
+            Lookup::Done(result) => result,
+            #[cfg(feature = "remote")]
+            Lookup::Revocation(entry) => {
+                Box::pin(self.check_revocation(entry).instrument(span)).await
+            }
+            Lookup::Miss => Box::pin(self.verify_uncached(token, kind).instrument(span)).await,
+        }
     }
 
-    async fn verify_in_span(&self, token: &str, kind: TokenKind) -> Result<TokenClaims, AuthError> {
+    /// What can be answered without awaiting: a token too large, or one verified before
+    /// (the cache).
+    fn lookup(&self, token: &str, kind: TokenKind) -> Lookup {
         if token.len() > self.inner.config.max_token_bytes() {
             log_rejection(&AuthError::TokenTooLarge, None);
-            return Err(AuthError::TokenTooLarge);
+            return Lookup::Done(Err(AuthError::TokenTooLarge));
         }
-        if kind == TokenKind::Caller {
-            if let Some(claims) = self.cached(token).await? {
-                return Ok(claims);
-            }
+        if kind != TokenKind::Caller {
+            return Lookup::Miss;
         }
-        // On the heap: the full check's state (about a kilobyte) would otherwise be part of
-        // every caller's future, and be copied on every request, cache hits included.
-        Box::pin(self.verify_uncached(token, kind)).await
+        let Some(entry) = self.cached(token) else {
+            return Lookup::Miss;
+        };
+        #[cfg(feature = "remote")]
+        if self.inner.revocation.is_some() {
+            return Lookup::Revocation(entry);
+        }
+        Lookup::Done(self.cache_hit(entry))
     }
 
-    /// [`verify_in_span`](Self::verify_in_span) once the cache has missed.
+    /// A cached token, once the revocation list has it not revoked.
+    #[cfg(feature = "remote")]
+    async fn check_revocation(&self, entry: crate::cache::Entry) -> Result<TokenClaims, AuthError> {
+        if let Some(revocation) = &self.inner.revocation {
+            let jti = entry
+                .claims
+                .jti()
+                .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
+            revocation
+                .check(jti)
+                .await
+                .inspect_err(|e| log_rejection(e, entry.claims.key_id()))?;
+        }
+        self.cache_hit(entry)
+    }
+
+    /// A cached token whose revocation (if configured) was checked: the application's rule,
+    /// then accepted.
+    fn cache_hit(&self, entry: crate::cache::Entry) -> Result<TokenClaims, AuthError> {
+        self.apply_rule(&entry.claims)
+            .inspect_err(|e| log_rejection(e, entry.claims.key_id()))?;
+        accepted(&entry.claims, true);
+        tracing::debug!(
+            outcome = "accepted",
+            sub = entry.claims.sub(),
+            kid = entry.claims.key_id(),
+            cached = true,
+            "token verified"
+        );
+        Ok(entry.claims)
+    }
+
+    /// The full check of a token ([`verify`](Self::verify) once the cache has missed).
     async fn verify_uncached(
         &self,
         token: &str,
@@ -812,16 +860,14 @@ impl Authenticator {
         }
     }
 
-    /// A token verified before, if every check that can change since still holds: not
-    /// expired, its key still the key set's, not revoked, the application's rule. `None`:
-    /// not cached (or no longer usable), verify it in full.
-    async fn cached(&self, token: &str) -> Result<Option<TokenClaims>, AuthError> {
-        let Some(cache) = &self.inner.cache else {
-            return Ok(None);
-        };
+    /// A token verified before, if what can change since without a fetch still holds: not
+    /// expired, its key still the key set's. `None`: not cached (or no longer usable), verify
+    /// it in full. Revocation and the application's rule are checked by the caller.
+    fn cached(&self, token: &str) -> Option<crate::cache::Entry> {
+        let cache = self.inner.cache.as_ref()?;
         let Some(entry) = cache.get(token) else {
             metrics::counter!("portcullis_cache_misses_total").increment(1);
-            return Ok(None);
+            return None;
         };
         metrics::counter!("portcullis_cache_hits_total").increment(1);
         let leeway = i64::try_from(self.inner.config.leeway_seconds()).unwrap_or(i64::MAX);
@@ -833,7 +879,7 @@ impl Authenticator {
         {
             // Out of its time window (a clock can step back too): the full check answers.
             cache.remove(token);
-            return Ok(None);
+            return None;
         }
         let still_the_key = self
             .issuer_at(entry.issuer)
@@ -850,30 +896,9 @@ impl Authenticator {
             });
         if !still_the_key {
             cache.remove(token);
-            return Ok(None);
+            return None;
         }
-        #[cfg(feature = "remote")]
-        if let Some(revocation) = &self.inner.revocation {
-            let jti = entry
-                .claims
-                .jti()
-                .ok_or(AuthError::MissingClaim(Cow::Borrowed("jti")))?;
-            revocation
-                .check(jti)
-                .await
-                .inspect_err(|e| log_rejection(e, entry.claims.key_id()))?;
-        }
-        self.apply_rule(&entry.claims)
-            .inspect_err(|e| log_rejection(e, entry.claims.key_id()))?;
-        accepted(&entry.claims, true);
-        tracing::debug!(
-            outcome = "accepted",
-            sub = entry.claims.sub(),
-            kid = entry.claims.key_id(),
-            cached = true,
-            "token verified"
-        );
-        Ok(Some(entry.claims))
+        Some(entry)
     }
 
     /// The application's claims rule ([`AuthenticatorBuilder::validate_claims`]).
@@ -1325,6 +1350,17 @@ fn require_present(claims: &Payload, names: &[String]) -> Result<(), AuthError> 
         Some(name) => Err(AuthError::MissingClaim(Cow::Owned(name.clone()))),
         None => Ok(()),
     }
+}
+
+/// What [`Authenticator::lookup`] found.
+enum Lookup {
+    /// Answered: refused before any check, or a cache hit.
+    Done(Result<TokenClaims, AuthError>),
+    /// A cache hit whose revocation is still to check.
+    #[cfg(feature = "remote")]
+    Revocation(crate::cache::Entry),
+    /// Verify it in full.
+    Miss,
 }
 
 /// Which header a token came in.

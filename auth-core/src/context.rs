@@ -67,16 +67,19 @@ impl SecurityContext {
         CURRENT.scope(current(claims.into()), future)
     }
 
-    /// Runs `future` with `claims` as the current caller, whose token came from `source`.
-    pub(crate) fn scope_from<F: Future>(
+    /// Runs `future` with `claims` as the current caller, whose token came from `source`;
+    /// `enforcing: false` is a gate with authentication disabled ([`enforce`](Self::enforce)
+    /// lets every requirement pass).
+    pub(crate) fn scope_as<F: Future>(
         claims: Option<TokenClaims>,
         source: Option<crate::TokenSource>,
+        enforcing: bool,
         future: F,
     ) -> impl Future<Output = F::Output> {
         CURRENT.scope(
             Current {
                 claims,
-                enforcing: true,
+                enforcing,
                 source,
             },
             future,
@@ -86,19 +89,6 @@ impl SecurityContext {
     /// Where the current caller's token came from (`None` outside a gate's scope).
     pub fn token_source() -> Option<crate::TokenSource> {
         CURRENT.try_with(|c| c.source).ok().flatten()
-    }
-
-    /// Runs `future` as a gate with authentication disabled does: anonymous, and
-    /// [`enforce`](Self::enforce) lets every requirement pass.
-    pub(crate) fn scope_disabled<F: Future>(future: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope(
-            Current {
-                claims: None,
-                enforcing: false,
-                source: None,
-            },
-            future,
-        )
     }
 
     /// Runs the blocking closure `f` with `claims` as the current caller.

@@ -621,6 +621,7 @@ async fn a_cache_hit_does_not_carry_the_full_checks_state() {
     // included) stays small. Measured with the `remote` feature (revocation) compiled in.
     let (auth, _) = default_auth();
     let verify = auth.verify_token("x");
+    eprintln!("verify_token: {} bytes", std::mem::size_of_val(&verify));
     assert!(
         std::mem::size_of_val(&verify) <= 640,
         "{}",
@@ -631,6 +632,10 @@ async fn a_cache_hit_does_not_carry_the_full_checks_state() {
         portcullis_core::AuthorizationHeader::Absent,
         portcullis_core::AuthorizationHeader::Absent,
     ));
+    eprintln!(
+        "authenticate_request: {} bytes",
+        std::mem::size_of_val(&request)
+    );
     assert!(
         std::mem::size_of_val(&request) <= 1024,
         "{}",
