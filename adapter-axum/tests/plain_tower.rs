@@ -7,20 +7,25 @@ use portcullis_core::{AuthConfig, Authenticator, SecurityContext, StaticKeys};
 use std::convert::Infallible;
 use tower::{Layer, ServiceExt};
 
+/// An authenticator for `https://auth.example.com` and `audience`, trusting `key` (of
+/// algorithm `alg`).
+fn authenticator(key: &TestKey, audience: &str, alg: &str) -> Authenticator {
+    let config = AuthConfig::builder()
+        .issuer("https://auth.example.com")
+        .audience(audience)
+        .accepted_algorithms([alg])
+        .build()
+        .unwrap();
+    Authenticator::builder(config)
+        .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[key])).unwrap())
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn protects_a_plain_tower_service() {
     let key = TestKey::ec_p256("k1");
-    let config = AuthConfig::builder()
-        .issuer("https://auth.example.com")
-        .audience("grpc-api")
-        .accepted_algorithms(["ES256"])
-        .build()
-        .unwrap();
-    let auth = Authenticator::builder(config)
-        .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[&key])).unwrap())
-        .build()
-        .unwrap();
-    let gate = Gate::new(auth);
+    let gate = Gate::new(authenticator(&key, "grpc-api", "ES256"));
     let inner = tower::service_fn(|_req: http::Request<String>| async {
         let sub = SecurityContext::get()
             .and_then(|c| c.sub().map(str::to_owned))
@@ -61,16 +66,7 @@ async fn protects_a_plain_tower_service() {
 #[test]
 fn the_gates_future_stays_small() {
     use tower::Service as _;
-    let key = TestKey::rsa("k1");
-    let config = AuthConfig::builder()
-        .issuer("https://auth.example.com")
-        .audience("api")
-        .build()
-        .unwrap();
-    let auth = Authenticator::builder(config)
-        .key_source(StaticKeys::from_jwks(&TestKey::jwks(&[&key])).unwrap())
-        .build()
-        .unwrap();
+    let auth = authenticator(&TestKey::rsa("k1"), "api", "RS256");
     // A router as the inner service: a pointer, answering with the future axum's routes
     // answer with (what the gate wraps when it is a router's layer).
     let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));

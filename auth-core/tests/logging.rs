@@ -5,29 +5,14 @@ mod common;
 use common::*;
 use portcullis_core::{Authenticator, Requirement};
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Every log line at debug level and above, into a buffer, for this thread; and a runtime.
 fn capture() -> (
-    Buffer,
+    LogBuffer,
     tracing::subscriber::DefaultGuard,
     tokio::runtime::Runtime,
 ) {
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -136,7 +121,7 @@ fn misconfigurations_that_never_match_are_said_out_loud() {
 #[test]
 fn each_decision_runs_in_a_span_with_its_outcome_and_never_the_token() {
     use tracing_subscriber::fmt::format::FmtSpan;
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)

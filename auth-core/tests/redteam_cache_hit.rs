@@ -17,7 +17,6 @@ use portcullis_core::{
     SecurityContext, StaticKeys, TokenClaims, TokenSource,
 };
 use serde_json::json;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -832,25 +831,12 @@ async fn both_contexts_are_installed_on_every_poll_and_removed_after() {
 
 // ----- logs: no token, hit or miss ------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// At trace level, with span fields and span events, neither a hit nor a miss nor a refusal of
 /// a cached token prints the token or its signature; the hit is logged as accepted and cached.
 #[test]
 fn a_hit_logs_no_token() {
     use tracing_subscriber::fmt::format::FmtSpan;
-    let buffer = Buffer::default();
+    let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)

@@ -14,7 +14,6 @@ use portcullis_core::{
     RequestCredentials, Requirement,
 };
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-shared";
 
@@ -869,18 +868,7 @@ async fn cache_key_removal_is_per_issuer() {
 /// Nothing a rejection writes to the log carries the token, its payload, or a hostile `iss`.
 #[tokio::test]
 async fn logs_never_echo_token_or_hostile_iss() {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
+    let buf = LogBuffer::default();
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)

@@ -78,3 +78,18 @@ pub fn payload(extra: &str) -> String {
         NOW + 300
     )
 }
+
+/// Log output captured in memory: a `tracing_subscriber` writer (`.with_writer(move ||
+/// buffer.clone())`) whose text a test then reads.
+#[derive(Clone, Default)]
+pub struct LogBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
