@@ -93,6 +93,26 @@ fn gate(c: &mut Criterion) {
             });
         });
     }
+    // What a service that logs at INFO (a `fmt` subscriber, written nowhere) pays per request.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    for (name, app) in [
+        ("no auth, INFO log subscriber", &baseline),
+        ("gate, cached token, INFO log subscriber", &cached),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let response = app.clone().oneshot(request()).await.expect("infallible");
+                    assert_eq!(response.status(), 200);
+                    black_box(response)
+                })
+            });
+        });
+    }
     group.finish();
 }
 

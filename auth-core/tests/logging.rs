@@ -211,3 +211,45 @@ fn a_dpop_refusal_logs_what_was_wrong_and_never_the_proof() {
         }
     }
 }
+
+/// At `info` the verification span is not built (a service logging at `info` would pay for it
+/// on every request and print nothing of it for an accepted token), and a refusal is still
+/// an `info` event with its reason and key id.
+#[test]
+fn at_info_a_refusal_is_logged_and_no_span_is_built() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::FULL)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (auth, _) = default_auth();
+        let good = token(&RSA).sign();
+        assert!(auth.verify_token(&good).await.is_ok());
+        assert!(auth.verify_token(&good).await.is_ok());
+        let bad = token(&RSA).tamper_signature().sign();
+        assert!(auth.verify_token(&bad).await.is_err());
+    });
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(!logs.contains("portcullis.verify"), "{logs}");
+    assert!(
+        logs.contains("token rejected")
+            && logs.contains("reason=\"bad_signature\"")
+            && logs.contains("kid=\"rsa-1\""),
+        "{logs}"
+    );
+    // Besides the start-up line, only the refusal: the accepted tokens print nothing.
+    let decisions = logs
+        .lines()
+        .filter(|l| !l.contains("authentication enabled"))
+        .count();
+    assert_eq!(decisions, 1, "{logs}");
+}
