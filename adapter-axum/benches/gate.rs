@@ -77,21 +77,21 @@ fn gate(c: &mut Criterion) {
             .body(axum::body::Body::empty())
             .expect("request")
     };
+    // One request through `app`, which must answer 200.
+    let serve = |app: &Router| {
+        runtime.block_on(async {
+            let response = app.clone().oneshot(request()).await.expect("infallible");
+            assert_eq!(response.status(), 200);
+            black_box(response)
+        })
+    };
     let mut group = c.benchmark_group("axum/GET /api/me");
     for (name, app) in [
         ("no auth", &baseline),
         ("gate, cached token", &cached),
         ("gate, no cache (RS256 verified)", &uncached),
     ] {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let response = app.clone().oneshot(request()).await.expect("infallible");
-                    assert_eq!(response.status(), 200);
-                    black_box(response)
-                })
-            });
-        });
+        group.bench_function(name, |b| b.iter(|| serve(app)));
     }
     // What a service that logs at INFO (a `fmt` subscriber, written nowhere) pays per request.
     let subscriber = tracing_subscriber::fmt()
@@ -103,21 +103,10 @@ fn gate(c: &mut Criterion) {
         ("no auth, INFO log subscriber", &baseline),
         ("gate, cached token, INFO log subscriber", &cached),
     ] {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let response = app.clone().oneshot(request()).await.expect("infallible");
-                    assert_eq!(response.status(), 200);
-                    black_box(response)
-                })
-            });
-        });
+        group.bench_function(name, |b| b.iter(|| serve(app)));
     }
     group.finish();
 }
 
 criterion_group!(benches, gate);
 criterion_main!(benches);
-
-#[test]
-fn sizes() {}

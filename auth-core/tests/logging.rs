@@ -12,14 +12,8 @@ fn capture() -> (
     tracing::subscriber::DefaultGuard,
     tokio::runtime::Runtime,
 ) {
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let (buffer, guard) = capture_logs(tracing::Level::DEBUG, FmtSpan::NONE);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,7 +56,7 @@ fn decisions_are_logged_without_tokens_or_secrets() {
         vec![good, bad_sig, long_kid]
     });
 
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = buffer.text();
     assert!(
         logs.contains("outcome=\"denied\"") && logs.contains("reason=\"insufficient_role\""),
         "{logs}"
@@ -114,22 +108,14 @@ fn misconfigurations_that_never_match_are_said_out_loud() {
     });
     assert_eq!(error, portcullis_core::AuthError::WrongIssuer);
     assert!(!error.to_response().body.contains("slash"));
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = buffer.text();
     assert!(logs.contains("trailing slash"), "{logs}");
 }
 
 #[test]
 fn each_decision_runs_in_a_span_with_its_outcome_and_never_the_token() {
     use tracing_subscriber::fmt::format::FmtSpan;
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (buffer, _guard) = capture_logs(tracing::Level::DEBUG, FmtSpan::CLOSE);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -197,7 +183,7 @@ fn a_dpop_refusal_logs_what_was_wrong_and_never_the_proof() {
         );
         (token, proof)
     });
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = buffer.text();
     assert!(
         logs.contains("reason=\"invalid_dpop_proof\"") && logs.contains("dpop_problem=\"method\""),
         "{logs}"
@@ -218,15 +204,7 @@ fn a_dpop_refusal_logs_what_was_wrong_and_never_the_proof() {
 #[test]
 fn at_info_a_refusal_is_logged_and_no_span_is_built() {
     use tracing_subscriber::fmt::format::FmtSpan;
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_span_events(FmtSpan::FULL)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (buffer, _guard) = capture_logs(tracing::Level::INFO, FmtSpan::FULL);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -238,7 +216,7 @@ fn at_info_a_refusal_is_logged_and_no_span_is_built() {
         let bad = token(&RSA).tamper_signature().sign();
         assert!(auth.verify_token(&bad).await.is_err());
     });
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = buffer.text();
     assert!(!logs.contains("portcullis.verify"), "{logs}");
     assert!(
         logs.contains("token rejected")

@@ -836,15 +836,7 @@ async fn both_contexts_are_installed_on_every_poll_and_removed_after() {
 #[test]
 fn a_hit_logs_no_token() {
     use tracing_subscriber::fmt::format::FmtSpan;
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_span_events(FmtSpan::FULL)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (buffer, _guard) = capture_logs(tracing::Level::TRACE, FmtSpan::FULL);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -881,7 +873,7 @@ fn a_hit_logs_no_token() {
         assert!(auth.verify_token(&t).await.is_err());
         t
     });
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = buffer.text();
     let signature = t.rsplit('.').next().unwrap();
     let payload = t.split('.').nth(1).unwrap();
     assert!(!logs.contains(signature), "{logs}");

@@ -903,7 +903,7 @@ async fn logs_never_echo_token_or_hostile_iss() {
         );
         let _ = auth.authenticate_credentials(&creds).await;
     }
-    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let out = buf.text();
     assert!(!out.is_empty(), "logging captured");
     assert!(!out.contains(marker), "a hostile value was logged:\n{out}");
     for t in &tokens {

@@ -93,3 +93,27 @@ impl std::io::Write for LogBuffer {
         Ok(())
     }
 }
+
+/// Every log line up to `level`, with the span events `spans` names, into a buffer for this
+/// thread (until the guard drops); `text()` reads it.
+pub fn capture_logs(
+    level: tracing::Level,
+    spans: tracing_subscriber::fmt::format::FmtSpan,
+) -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_span_events(spans)
+        .with_writer(move || writer.clone())
+        .finish();
+    (buffer.clone(), tracing::subscriber::set_default(subscriber))
+}
+
+impl LogBuffer {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
