@@ -5,10 +5,9 @@
 mod common;
 
 use common::*;
-use portcullis_core::{AuthError, TokenClaims};
+use portcullis_core::AuthError;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 #[tokio::test]
 async fn a_repeated_token_is_cached_and_a_forged_one_never_is() {
@@ -70,8 +69,7 @@ async fn a_cached_token_expires_on_time() {
 
 #[tokio::test]
 async fn the_claims_rule_runs_on_every_hit() {
-    let blocked = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&blocked);
+    let (blocked, rule) = switchable_rule();
     let auth = portcullis_core::Authenticator::builder(config().build().expect("config"))
         .key_source(
             portcullis_core::StaticKeys::from_jwks(&portcullis_core::testkit::TestKey::jwks(&[
@@ -80,13 +78,7 @@ async fn the_claims_rule_runs_on_every_hit() {
             .expect("jwks"),
         )
         .clock(portcullis_core::testkit::ManualClock::new(NOW))
-        .validate_claims(move |_: &TokenClaims| {
-            if flag.load(Ordering::SeqCst) {
-                Err(AuthError::ClaimsRejected { forbidden: true })
-            } else {
-                Ok(())
-            }
-        })
+        .validate_claims(rule)
         .build()
         .expect("authenticator");
     let t = token(&ED).sign();

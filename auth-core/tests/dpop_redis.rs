@@ -2,12 +2,11 @@
 //! `live-issuers/setup.sh`): two authenticators sharing one Redis catch a proof replayed
 //! from one to the other, and a Redis that goes away fails closed.
 
+mod common;
+
 use portcullis_core::dpop::{DpopMode, DpopProblem, RedisReplayStore, ReplayKey, ReplayStore};
 use portcullis_core::testkit::{TestKey, TokenBuilder};
-use portcullis_core::{
-    AuthConfig, AuthError, Authenticator, AuthorizationHeader, DpopRequest, RequestCredentials,
-    StaticKeys,
-};
+use portcullis_core::{AuthConfig, AuthError, Authenticator, StaticKeys};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,15 +78,9 @@ fn authenticator(issuer: &TestKey, redis_url: &str) -> Authenticator {
 
 async fn call(auth: &Authenticator, token: &str, proof: &str) -> Result<(), AuthError> {
     let authorization = format!("DPoP {token}");
-    let mut credentials =
-        RequestCredentials::new(authorization.as_str().into(), AuthorizationHeader::Absent);
-    credentials.dpop = DpopRequest {
-        proofs: AuthorizationHeader::One(proof.as_bytes()),
-        method: Some("GET"),
-        path: Some("/api/me"),
-        authority: Some("api.test"),
-    };
-    auth.authenticate_request(credentials).await.map(|_| ())
+    auth.authenticate_request(common::dpop_get_me(&authorization, proof))
+        .await
+        .map(|_| ())
 }
 
 #[tokio::test]

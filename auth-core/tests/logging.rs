@@ -152,7 +152,6 @@ fn each_decision_runs_in_a_span_with_its_outcome_and_never_the_token() {
 #[test]
 fn a_dpop_refusal_logs_what_was_wrong_and_never_the_proof() {
     use portcullis_core::testkit::TestKey;
-    use portcullis_core::{AuthorizationHeader, DpopRequest, RequestCredentials};
     let (buffer, _guard, runtime) = capture();
     let client = TestKey::ec_p256("client");
     let (token, proof) = runtime.block_on(async {
@@ -168,15 +167,10 @@ fn a_dpop_refusal_logs_what_was_wrong_and_never_the_proof() {
             .access_token(&token)
             .sign();
         let authorization = format!("DPoP {token}");
-        let mut credentials =
-            RequestCredentials::new(authorization.as_str().into(), AuthorizationHeader::Absent);
-        credentials.dpop = DpopRequest {
-            proofs: AuthorizationHeader::One(proof.as_bytes()),
-            method: Some("GET"),
-            path: Some("/api/me"),
-            authority: Some("api.test"),
-        };
-        let error = auth.authenticate_request(credentials).await.unwrap_err();
+        let error = auth
+            .authenticate_request(dpop_get_me(&authorization, &proof))
+            .await
+            .unwrap_err();
         assert_eq!(
             auth.error_response(&error).body,
             r#"{"detail":"Invalid DPoP proof"}"#

@@ -23,6 +23,15 @@ use std::time::Duration;
 
 // ----- fixtures ------------------------------------------------------------------------------
 
+/// `header` (`Bearer <token>`) verified as a request's agent token.
+async fn as_agent(
+    auth: &Authenticator,
+    header: &str,
+) -> Result<portcullis_core::AgentClaims, AuthError> {
+    auth.authenticate_agent(AuthorizationHeader::from(header))
+        .await
+}
+
 /// A key source whose key set the test swaps at run time (a rotation, a removal), without
 /// any fetch: what a remote source's refresh does, minus the HTTP.
 #[derive(Clone)]
@@ -317,9 +326,7 @@ async fn a_cached_callers_token_is_not_an_agent_token() {
     assert_eq!(auth.cached_tokens(), 1);
     let header = bearer(&caller);
     assert_eq!(
-        auth.authenticate_agent(AuthorizationHeader::from(header.as_str()))
-            .await
-            .unwrap_err(),
+        as_agent(&auth, &header).await.unwrap_err(),
         AuthError::InvalidAgentToken
     );
 
@@ -332,9 +339,7 @@ async fn a_cached_callers_token_is_not_an_agent_token() {
     assert!(auth.verify_token(&caller).await.is_ok());
     assert!(auth.verify_token(&caller).await.is_ok());
     assert_eq!(
-        auth.authenticate_agent(AuthorizationHeader::from(header.as_str()))
-            .await
-            .unwrap_err(),
+        as_agent(&auth, &header).await.unwrap_err(),
         AuthError::InvalidAgentToken
     );
 }
@@ -356,10 +361,7 @@ async fn an_agent_token_is_never_cached_nor_a_callers_token() {
         .sign();
     let header = bearer(&agent);
     for _ in 0..3 {
-        assert!(auth
-            .authenticate_agent(AuthorizationHeader::from(header.as_str()))
-            .await
-            .is_ok());
+        assert!(as_agent(&auth, &header).await.is_ok());
     }
     assert_eq!(auth.cached_tokens(), 0);
     for _ in 0..2 {
@@ -373,9 +375,7 @@ async fn an_agent_token_is_never_cached_nor_a_callers_token() {
     // Every agent verification is a full one: it expires on time.
     clock.advance(10);
     assert_eq!(
-        auth.authenticate_agent(AuthorizationHeader::from(header.as_str()))
-            .await
-            .unwrap_err(),
+        as_agent(&auth, &header).await.unwrap_err(),
         AuthError::InvalidAgentToken
     );
 }
@@ -843,18 +843,11 @@ fn a_hit_logs_no_token() {
         .unwrap();
     let t = runtime.block_on(async {
         let clock = ManualClock::new(NOW);
-        let blocked = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&blocked);
+        let (blocked, rule) = switchable_rule();
         let auth = Authenticator::builder(config().build().unwrap())
             .key_source(static_keys(&[&ED]))
             .clock(clock.clone())
-            .validate_claims(move |_: &TokenClaims| {
-                if flag.load(Ordering::SeqCst) {
-                    Err(AuthError::ClaimsRejected { forbidden: true })
-                } else {
-                    Ok(())
-                }
-            })
+            .validate_claims(rule)
             .build()
             .unwrap();
         let t = TokenBuilder::new(&ED)

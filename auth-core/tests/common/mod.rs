@@ -117,3 +117,43 @@ impl LogBuffer {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }
+
+/// A claims rule (`validate_claims`) that accepts until the returned flag is set, then
+/// refuses with 403 `ClaimsRejected`: a rule that changes while tokens are cached.
+pub fn switchable_rule() -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    impl Fn(&portcullis_core::TokenClaims) -> Result<(), portcullis_core::AuthError>
+        + Send
+        + Sync
+        + 'static,
+) {
+    let blocked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&blocked);
+    let rule = move |_: &portcullis_core::TokenClaims| {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(portcullis_core::AuthError::ClaimsRejected { forbidden: true })
+        } else {
+            Ok(())
+        }
+    };
+    (blocked, rule)
+}
+
+/// The credentials of `GET https://api.test/api/me` with `authorization` (`DPoP <token>`) and
+/// one DPoP `proof`.
+pub fn dpop_get_me<'a>(
+    authorization: &'a str,
+    proof: &'a str,
+) -> portcullis_core::RequestCredentials<'a> {
+    let mut credentials = portcullis_core::RequestCredentials::new(
+        authorization.into(),
+        portcullis_core::AuthorizationHeader::Absent,
+    );
+    credentials.dpop = portcullis_core::DpopRequest {
+        proofs: portcullis_core::AuthorizationHeader::One(proof.as_bytes()),
+        method: Some("GET"),
+        path: Some("/api/me"),
+        authority: Some("api.test"),
+    };
+    credentials
+}
